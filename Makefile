@@ -1,0 +1,54 @@
+# Two entry points for a fresh machine: `make demo` (the main job) and `make test`.
+# Each creates .venv when missing and installs everything it needs.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+FASHION_DIR := /usr/share/datasets/fashion-mnist
+
+.PHONY: demo test lint benchmarks fashion-mnist clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# torch is pinned exactly: pip takes the CPU build from local disk (a looser pin pulls CUDA).
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet 'torch==2.13.0'
+	$(BIN)/python -m pip install --quiet -e '.[dev,ray]'
+	touch $(STAMP)
+
+# Fashion-MNIST from Debian's package when missing and apt is usable; otherwise say how.
+fashion-mnist:
+	@if [ -f $(FASHION_DIR)/train-images-idx3-ubyte.gz ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist >/dev/null) \
+	  || echo "note: apt-get could not install dataset-fashion-mnist; Fashion-MNIST tests skip"; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then \
+	  (sudo apt-get update -qq && sudo apt-get install -y -qq dataset-fashion-mnist >/dev/null) \
+	  || echo "note: apt-get could not install dataset-fashion-mnist; Fashion-MNIST tests skip"; \
+	else \
+	  echo "note: Fashion-MNIST is missing: run 'apt-get install dataset-fashion-mnist' as root,"; \
+	  echo "      or pass --data-dir to a folder with its idx files. The demo runs on digits."; \
+	fi
+
+test: $(STAMP) fashion-mnist
+	$(BIN)/pytest -q
+
+demo: $(STAMP) fashion-mnist
+	$(BIN)/ftunlearn theory --out runs/demo/theory
+	$(BIN)/ftunlearn bench --preset quick --out runs/demo/quick --cache-dir runs/cache
+	@echo
+	@echo "linear lab:  runs/demo/theory/ (results.json, results.csv, figures)"
+	@echo "benchmark:   runs/demo/quick/report.html, report.md, summary.csv"
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+
+benchmarks: $(STAMP)
+	$(BIN)/python benchmarks/bench_fit_loop.py
+	$(BIN)/python benchmarks/bench_linear.py
+
+clean:
+	rm -rf runs .pytest_cache .ruff_cache

@@ -1,0 +1,97 @@
+"""Forget/retain splits of a dataset's training set, drawn from a forget spec and a seed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ftunlearn.data.dataset import Dataset, content_fingerprint
+from ftunlearn.data.forget_specs import ClassSpec, parse_forget_spec
+from ftunlearn.errors import UnlearnError
+
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    """The training set cut into a forget set ``D_f`` and its complement, the retain set ``D_r``.
+
+    ``spec`` is the canonical form of the forget spec (e.g. ``"random:0.1"``, ``"class:3,5"``).
+    ``forget`` and ``retain`` are sorted int64 indices into the training set, disjoint, and
+    together every training index once. ``forgotten_classes`` lists the classes forgotten
+    entirely (``class:C`` specs), empty for every other spec, ``class:C@R`` included.
+    """
+
+    spec: str
+    seed: int
+    forget: torch.Tensor
+    retain: torch.Tensor
+    forgotten_classes: tuple[int, ...] = ()
+
+    @property
+    def fingerprint(self) -> str:
+        """A sha256 hex digest of the spec, the seed and the forget indices: a cache key."""
+        return content_fingerprint(self.forget, extra=f"split|{self.spec}|{self.seed}")
+
+    @property
+    def n_forget(self) -> int:
+        return int(self.forget.shape[0])
+
+    @property
+    def n_retain(self) -> int:
+        return int(self.retain.shape[0])
+
+
+def _validated(forget: np.ndarray, n: int, spec: str) -> np.ndarray:
+    """``forget`` sorted, after checking it is a proper, non-empty subset of ``range(n)``."""
+    if forget.size == 0:
+        raise UnlearnError(
+            f"forget spec {spec!r} selects no training sample out of {n}; forget at least one "
+            "(e.g. a larger fraction)"
+        )
+    outside = forget[(forget < 0) | (forget >= n)]
+    if outside.size:
+        raise UnlearnError(
+            f"forget spec {spec!r}: index {int(outside[0])} is out of range; training indices "
+            f"run from 0 to {n - 1}"
+        )
+    ordered = np.sort(forget)
+    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+    if repeated.size:
+        raise UnlearnError(
+            f"forget spec {spec!r}: index {int(repeated[0])} is listed more than once "
+            f"({repeated.size} duplicate(s) in all); list each index once"
+        )
+    if ordered.size == n:
+        raise UnlearnError(
+            f"forget spec {spec!r} selects all {n} training samples, which leaves nothing to "
+            "retain; forget a proper subset"
+        )
+    return ordered
+
+
+def make_split(dataset: Dataset, spec: str, seed: int = 0) -> Split:
+    """Cut ``dataset``'s training set by the forget ``spec``; same seed, same split.
+
+    See ``ftunlearn.data.forget_specs`` for the spec grammar. Raises ``UnlearnError`` for a
+    malformed spec, a fraction out of range, an unknown class, an index out of range, a
+    duplicate index, an empty forget set or one that is the whole training set.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise UnlearnError(f"the split seed must be a non-negative integer, not {seed!r}")
+    seed = int(seed)
+    parsed = parse_forget_spec(spec)
+    canonical = parsed.canonical()
+    labels = dataset.y_train.cpu().numpy()
+    n = labels.shape[0]
+    forget = _validated(parsed.select(labels, dataset.num_classes, seed), n, canonical)
+    keep = np.ones(n, dtype=bool)
+    keep[forget] = False
+    whole = parsed.whole_classes if isinstance(parsed, ClassSpec) else ()
+    return Split(
+        spec=canonical,
+        seed=seed,
+        forget=torch.from_numpy(forget.astype(np.int64)),
+        retain=torch.from_numpy(np.flatnonzero(keep).astype(np.int64)),
+        forgotten_classes=whole,
+    )

@@ -1,0 +1,85 @@
+"""Executors run a run's cells and hand back their results as they finish.
+
+The driver alone writes the results store; an executor only computes. ``local`` runs the cells
+one after another in this process. Other executors (``ray``) register themselves here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from ftunlearn.errors import UnlearnError
+from ftunlearn.experiments.cells import Cell, EpochReporter, run_cell
+from ftunlearn.experiments.config import BenchConfig
+from ftunlearn.experiments.store import CellResult
+from ftunlearn.experiments.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class ExecutorOptions:
+    """Settings an executor may use (each ignores what it does not need)."""
+
+    cache_dir: Path
+    progress: bool = True
+    ray_address: str | None = None
+    cpus_per_cell: float = 1.0
+    gpus_per_cell: float = 0.0
+
+
+class Executor(Protocol):
+    """Runs cells of one configuration; yields each result as soon as it exists."""
+
+    def run(
+        self, config: BenchConfig, cells: Sequence[Cell], on_epoch: EpochReporter | None = None
+    ) -> Iterator[CellResult]: ...
+
+
+ExecutorFactory = Callable[[ExecutorOptions], Executor]
+
+_EXECUTORS: dict[str, ExecutorFactory] = {}
+
+
+def register_executor(name: str) -> Callable[[ExecutorFactory], ExecutorFactory]:
+    def decorate(factory: ExecutorFactory) -> ExecutorFactory:
+        if name in _EXECUTORS:
+            raise ValueError(f"executor {name!r} is registered twice")
+        _EXECUTORS[name] = factory
+        return factory
+
+    return decorate
+
+
+def available_executors() -> list[str]:
+    return sorted(_EXECUTORS)
+
+
+def make_executor(name: str, options: ExecutorOptions) -> Executor:
+    if name == "ray" and "ray" not in _EXECUTORS:
+        from ftunlearn.experiments import ray_executor  # noqa: F401  (registers "ray")
+    try:
+        factory = _EXECUTORS[name]
+    except KeyError:
+        raise UnlearnError(
+            f"unknown executor {name!r}; available: {', '.join(available_executors())}"
+        ) from None
+    return factory(options)
+
+
+class LocalExecutor:
+    """Runs cells sequentially in this process, sharing one :class:`Workspace`."""
+
+    def __init__(self, options: ExecutorOptions) -> None:
+        self.options = options
+
+    def run(
+        self, config: BenchConfig, cells: Sequence[Cell], on_epoch: EpochReporter | None = None
+    ) -> Iterator[CellResult]:
+        workspace = Workspace(config, self.options.cache_dir, progress=self.options.progress)
+        for cell in cells:
+            yield run_cell(workspace, cell, on_epoch=on_epoch)
+
+
+register_executor("local")(LocalExecutor)

@@ -1,0 +1,320 @@
+"""The results store: one SQLite database per benchmark run, one row per (method, seed) cell.
+
+The driver of a run is the only writer. Every write is one transaction in WAL mode, so a process
+killed at any moment leaves each cell either fully written or absent. The schema is documented in
+``docs/results-store.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from collections.abc import Mapping
+from dataclasses import dataclass
+from numbers import Real
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from ftunlearn.errors import UnlearnError
+
+RESULTS_FILENAME = "results.sqlite"
+SCHEMA_VERSION = 1
+CELL_STATUSES = ("ok", "failed")
+GOLDEN_METHOD = "golden"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cells (
+    cell_key        TEXT PRIMARY KEY,
+    method          TEXT NOT NULL,
+    seed            INTEGER NOT NULL,
+    status          TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+    error           TEXT,
+    config          TEXT NOT NULL,
+    hyperparameters TEXT NOT NULL,
+    unlearn_seconds REAL,
+    eval_seconds    REAL,
+    started_at      TEXT NOT NULL,
+    finished_at     TEXT NOT NULL,
+    versions        TEXT NOT NULL,
+    git_commit      TEXT
+);
+CREATE TABLE IF NOT EXISTS metric (
+    cell_key TEXT NOT NULL REFERENCES cells (cell_key) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    name     TEXT NOT NULL,
+    value    REAL,
+    PRIMARY KEY (cell_key, name)
+);
+CREATE INDEX IF NOT EXISTS metric_by_name ON metric (name);
+CREATE VIEW IF NOT EXISTS cell_metric AS
+    SELECT c.cell_key, c.method, c.seed, c.status, m.name, m.value
+    FROM cells AS c JOIN metric AS m USING (cell_key);
+"""
+
+_CELL_COLUMNS = (
+    "cell_key",
+    "method",
+    "seed",
+    "status",
+    "error",
+    "config",
+    "hyperparameters",
+    "unlearn_seconds",
+    "eval_seconds",
+    "started_at",
+    "finished_at",
+    "versions",
+    "git_commit",
+)
+
+
+@dataclass(frozen=True)
+class CellResult:
+    """The outcome of one (method, seed) cell of a benchmark run.
+
+    ``metrics`` maps metric names (UA, RA, TA, MIA, avg_gap, ...) to floats; any subset may be
+    present and NaN means "computed but undefined". A failed cell carries its error message and
+    usually no metrics. The pseudo-method ``golden`` holds the retrained model's own metrics.
+    ``config``, ``hyperparameters`` and ``versions`` must be JSON-compatible (tuples come back
+    from the store as lists).
+    """
+
+    cell_key: str
+    method: str
+    seed: int
+    status: str
+    error: str | None
+    config: dict[str, Any]
+    hyperparameters: dict[str, Any]
+    metrics: dict[str, float]
+    unlearn_seconds: float | None
+    eval_seconds: float | None
+    started_at: str
+    finished_at: str
+    versions: dict[str, str]
+    git_commit: str | None
+
+    def __post_init__(self) -> None:
+        for name in ("cell_key", "method"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value:
+                raise UnlearnError(f"CellResult.{name} must be a non-empty string, got {value!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise UnlearnError(f"CellResult.seed must be an int, got {self.seed!r}")
+        if self.status not in CELL_STATUSES:
+            raise UnlearnError(
+                f"CellResult.status must be one of {CELL_STATUSES}, got {self.status!r}"
+            )
+        if self.status == "failed" and not (isinstance(self.error, str) and self.error):
+            raise UnlearnError(
+                f"cell {self.cell_key!r} has status 'failed' but no error message; "
+                "record the exception text in CellResult.error"
+            )
+        if self.status == "ok" and self.error is not None:
+            raise UnlearnError(
+                f"cell {self.cell_key!r} has status 'ok' but an error ({self.error!r}); "
+                "use status 'failed' or error=None"
+            )
+        object.__setattr__(self, "metrics", _as_metric_dict(self.cell_key, self.metrics))
+        for name in ("unlearn_seconds", "eval_seconds"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, _as_float(f"CellResult.{name}", value))
+
+
+def _as_float(what: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise UnlearnError(f"{what} must be a real number, got {value!r}")
+    return float(value)
+
+
+def _as_metric_dict(cell_key: str, metrics: Mapping[str, object]) -> dict[str, float]:
+    if not isinstance(metrics, Mapping):
+        raise UnlearnError(f"cell {cell_key!r}: metrics must be a mapping, got {metrics!r}")
+    checked: dict[str, float] = {}
+    for name, value in metrics.items():
+        if not isinstance(name, str) or not name:
+            raise UnlearnError(f"cell {cell_key!r}: metric names must be strings, got {name!r}")
+        checked[name] = _as_float(f"cell {cell_key!r}: metric {name!r}", value)
+    return checked
+
+
+def _to_json(cell_key: str, field: str, value: object) -> str:
+    if not isinstance(value, Mapping):
+        raise UnlearnError(f"cell {cell_key!r}: {field} must be a dict, got {type(value).__name__}")
+    try:
+        return json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise UnlearnError(
+            f"cell {cell_key!r}: {field} cannot be stored as JSON ({exc}); "
+            "use only str, int, finite float, bool, None, lists and dicts"
+        ) from exc
+
+
+def _resolve_path(path: str | Path) -> Path:
+    path = Path(path)
+    return path / RESULTS_FILENAME if path.is_dir() else path
+
+
+class ResultStore:
+    """The SQLite results database of one run folder.
+
+    ``path`` is the database file, or a folder that holds (or will hold) ``results.sqlite``.
+    With ``create=False`` a missing database is an error instead of a new, empty one.
+    """
+
+    def __init__(self, path: str | Path, *, create: bool = True) -> None:
+        self.path = _resolve_path(path)
+        if not self.path.exists():
+            if not create:
+                raise UnlearnError(
+                    f"no results database at {self.path}; run `ftunlearn bench` first"
+                )
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            self._prepare()
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise UnlearnError(
+                f"{self.path} is not a readable SQLite database ({exc}); "
+                "point to a run folder written by `ftunlearn bench` or remove the file"
+            ) from exc
+        except UnlearnError:
+            self._conn.close()
+            raise
+
+    def _prepare(self) -> None:
+        self._check_schema()  # before any write, so a foreign file is left untouched
+        self._conn.execute("PRAGMA foreign_keys = ON")
+        self._conn.execute("PRAGMA journal_mode = WAL")
+        self._conn.execute("PRAGMA synchronous = FULL")
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    self._conn.execute(statement)
+            self._conn.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def _check_schema(self) -> None:
+        """Refuse a database that is not an ftunlearn results store of this schema version."""
+        tables = {
+            row[0]
+            for row in self._conn.execute(
+                "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')"
+            )
+        }
+        if tables and "meta" not in tables:
+            raise UnlearnError(
+                f"{self.path} is an SQLite database but not an ftunlearn results store "
+                f"(it has tables {sorted(tables)} and no 'meta' table); "
+                "choose another --out folder"
+            )
+        if "meta" in tables:
+            row = self._conn.execute(
+                "SELECT value FROM meta WHERE key = 'schema_version'"
+            ).fetchone()
+            found = row[0] if row else None
+            if found != str(SCHEMA_VERSION):
+                raise UnlearnError(
+                    f"{self.path} has results-store schema version {found!r}, but this ftunlearn "
+                    f"reads version {SCHEMA_VERSION}; use the ftunlearn version that wrote it, "
+                    "or start a new run in another --out folder"
+                )
+
+    def write(self, result: CellResult) -> None:
+        """Store one cell, replacing any earlier row with the same ``cell_key`` atomically."""
+        key = result.cell_key
+        row = (
+            key,
+            result.method,
+            result.seed,
+            result.status,
+            result.error,
+            _to_json(key, "config", result.config),
+            _to_json(key, "hyperparameters", result.hyperparameters),
+            result.unlearn_seconds,
+            result.eval_seconds,
+            result.started_at,
+            result.finished_at,
+            _to_json(key, "versions", result.versions),
+            result.git_commit,
+        )
+        updates = ", ".join(f"{c} = excluded.{c}" for c in _CELL_COLUMNS[1:])
+        upsert = (
+            f"INSERT INTO cells ({', '.join(_CELL_COLUMNS)}) "
+            f"VALUES ({', '.join('?' * len(_CELL_COLUMNS))}) "
+            f"ON CONFLICT (cell_key) DO UPDATE SET {updates}"
+        )
+        metric_rows = [
+            (key, position, name, value)
+            for position, (name, value) in enumerate(result.metrics.items())
+        ]
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._conn.execute(upsert, row)
+            self._conn.execute("DELETE FROM metric WHERE cell_key = ?", (key,))
+            self._conn.executemany(
+                "INSERT INTO metric (cell_key, position, name, value) VALUES (?, ?, ?, ?)",
+                metric_rows,
+            )
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def finished_keys(self) -> set[str]:
+        """The keys of the cells that finished successfully (status ``ok``)."""
+        return {
+            row[0] for row in self._conn.execute("SELECT cell_key FROM cells WHERE status = 'ok'")
+        }
+
+    def results(self, status: str | None = "ok") -> list[CellResult]:
+        """The stored cells with this status (``None``: all), in first-written order."""
+        if status is not None and status not in CELL_STATUSES:
+            raise UnlearnError(f"status must be one of {CELL_STATUSES} or None, got {status!r}")
+        where, params = ("WHERE status = ?", (status,)) if status is not None else ("", ())
+        rows = self._conn.execute(
+            f"SELECT {', '.join(_CELL_COLUMNS)} FROM cells {where} ORDER BY rowid", params
+        ).fetchall()
+        metrics: dict[str, dict[str, float]] = {}
+        for key, name, value in self._conn.execute(
+            "SELECT cell_key, name, value FROM metric ORDER BY cell_key, position"
+        ):
+            metrics.setdefault(key, {})[name] = math.nan if value is None else value
+        return [_cell_from_row(row, metrics.get(row[0], {})) for row in rows]
+
+    def close(self) -> None:
+        """Close the database connection (idempotent)."""
+        self._conn.close()
+
+    def __enter__(self) -> ResultStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _cell_from_row(row: tuple[Any, ...], metrics: dict[str, float]) -> CellResult:
+    values = dict(zip(_CELL_COLUMNS, row, strict=True))
+    for field in ("config", "hyperparameters", "versions"):
+        values[field] = json.loads(values[field])
+    return CellResult(metrics=metrics, **values)

@@ -1,0 +1,108 @@
+"""Everything one process needs to run cells: data, splits, original and golden models.
+
+A :class:`Workspace` memoises what cells of the same run share (the dataset, each seed's split,
+the original and golden models and the golden model's outputs) and gets the models from the
+checkpoint cache, so each is trained once per (dataset, split, model, recipe, seed).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch import nn
+
+from ftunlearn.data import Dataset, Split, load_dataset, make_split
+from ftunlearn.experiments.cache import CachedModel, CheckpointCache
+from ftunlearn.experiments.config import BenchConfig
+from ftunlearn.metrics.evaluate import EXTRA_MIA_FEATURES, ModelOutputs, model_outputs
+from ftunlearn.models import build_model
+from ftunlearn.training import TensorBatches, fit
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A seed's split with its original and golden models (and the golden's outputs)."""
+
+    split: Split
+    original: CachedModel
+    golden: CachedModel
+    golden_outputs: ModelOutputs
+
+
+class Workspace:
+    """Per-process memo of a run's shared inputs. Not shared between processes."""
+
+    def __init__(self, config: BenchConfig, cache_dir: str | Path, *, progress: bool = False):
+        self.config = config
+        self.cache = CheckpointCache(cache_dir)
+        self.progress = progress
+        self._dataset: Dataset | None = None
+        self._references: dict[int, Reference] = {}
+
+    @property
+    def extra_mia_features(self) -> tuple[str, ...]:
+        return EXTRA_MIA_FEATURES if self.config.mia_extras else ()
+
+    @property
+    def dataset(self) -> Dataset:
+        if self._dataset is None:
+            self._dataset = load_dataset(self.config.dataset, self.config.data_dir)
+        return self._dataset
+
+    def _build(self, seed: int) -> nn.Module:
+        data = self.dataset
+        return build_model(self.config.model, data.input_shape, data.num_classes, seed=seed)
+
+    def _key(self, seed: int, role: str, split: Split | None) -> dict[str, object]:
+        return {
+            "role": role,
+            "dataset": self.config.dataset,
+            "dataset_fingerprint": self.dataset.fingerprint,
+            "split": "full" if split is None else {"spec": split.spec,
+                                                    "fingerprint": split.fingerprint},
+            "model": self.config.model,
+            "recipe": self.config.recipe.to_dict(),
+            "seed": seed,
+        }
+
+    def _train_on(self, indices, seed: int, desc: str):  # type: ignore[no-untyped-def]
+        data = self.dataset
+        x, y = data.x_train, data.y_train
+        if indices is not None:
+            x, y = x[indices], y[indices]
+        batches = TensorBatches(x, y, batch_size=self.config.recipe.batch_size)
+
+        def train(model: nn.Module) -> None:
+            fit(model, batches, self.config.recipe, seed=seed, device=self.config.device,
+                progress=self.progress, desc=desc)
+
+        return train
+
+    def original(self, seed: int) -> CachedModel:
+        """θ_o: trained on the whole training set (independent of the forget spec)."""
+        return self.cache.get_or_train(
+            self._key(seed, "original", None), lambda: self._build(seed),
+            self._train_on(None, seed, f"original seed {seed}"),
+        )
+
+    def reference(self, seed: int) -> Reference:
+        """The seed's split, original, golden (θ_g trained on D_r) and the golden's outputs."""
+        if seed not in self._references:
+            split = make_split(self.dataset, self.config.forget, seed=seed)
+            original = self.original(seed)
+            golden = self.cache.get_or_train(
+                self._key(seed, "golden", split), lambda: self._build(seed),
+                self._train_on(split.retain, seed, f"golden seed {seed}"),
+            )
+            outputs = model_outputs(
+                golden.model, self.dataset, split, seed=seed, device=self.config.device,
+                extra_mia_features=self.extra_mia_features,
+            )
+            self._references[seed] = Reference(split, original, golden, outputs)
+        return self._references[seed]
+
+    def original_copy(self, seed: int) -> nn.Module:
+        """A private copy of θ_o for a method to work on."""
+        return copy.deepcopy(self.reference(seed).original.model)

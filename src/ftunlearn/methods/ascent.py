@@ -1,0 +1,121 @@
+"""Gradient-ascent methods: ``ga`` (ascend the forget loss) and ``neggrad+`` (ascend it while
+descending the retain loss).
+
+- ``ga``: minimise ``−CE(θ; D_f)`` (Thudi et al. 2022; the SalUn / l1-sparse baseline ``GA``).
+- ``neggrad+``: minimise ``β·CE(θ; D_r) − (1−β)·CE(θ; D_f)`` (Kurmanji et al. 2023). Every step
+  takes one retain batch and one forget batch: the retain set leads the epoch, the forget set
+  restarts (reshuffled) whenever it runs out, as in the SCRUB reference code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import cast
+
+import torch
+from torch import nn
+
+from ftunlearn.errors import UnlearnError
+from ftunlearn.methods.base import Context, Samples, Unlearner, register
+from ftunlearn.methods.common import TrainingHyperparameters, batches_of, train
+from ftunlearn.training import Batch, ZippedBatches, cross_entropy_loss
+
+
+def forget_ascent_loss(model: nn.Module, batch: Batch) -> torch.Tensor:
+    """The negated cross-entropy of a forget batch ``(x_f, y_f)``."""
+    return -cross_entropy_loss(model, batch)
+
+
+@dataclass(frozen=True)
+class NegatedRetainForgetLoss:
+    """``β·CE(retain batch) − (1−β)·CE(forget batch)`` for a zipped ``(x_r, y_r, x_f, y_f)``.
+
+    The two sets go through the model in separate forward passes (as in the reference code), so
+    a batch-normalised model sees each set's own batch statistics.
+    """
+
+    beta: float
+
+    def __call__(self, model: nn.Module, batch: Batch) -> torch.Tensor:
+        x_r, y_r, x_f, y_f = batch
+        retain = cross_entropy_loss(model, (x_r, y_r))
+        forget = cross_entropy_loss(model, (x_f, y_f))
+        return self.beta * retain - (1.0 - self.beta) * forget
+
+
+@dataclass(frozen=True)
+class GradientAscentConfig(TrainingHyperparameters):
+    """Hyperparameters of ``ga``: SGD on ``−CE(θ; D_f)``."""
+
+    epochs: int = 5
+    """Passes over D_f. Default 5: the SalUn / l1-sparse reference scripts
+    (``--unlearn_epochs 5``)."""
+    lr: float = 0.002
+    """Learning rate. Default 0.002: chosen for the small models here (digits+mlp,
+    Fashion-MNIST+cnn). The reference scripts use 1e-4 for a ResNet-18 on CIFAR-10, which barely
+    moves the small models; ascent is unbounded, so larger values destroy the model."""
+    batch_size: int = 128
+    """Forget-set batch size. Default 128: the reference scripts' batch size."""
+
+
+@register
+class GradientAscent(Unlearner):
+    """``ga``: gradient ascent on the forget set's cross-entropy."""
+
+    name = "ga"
+    Config = GradientAscentConfig
+    summary = "gradient ascent on the forget set: minimise −CE(θ; D_f)"
+
+    def run(
+        self, model: nn.Module, retain: Samples, forget: Samples, context: Context
+    ) -> nn.Module:
+        config = cast(GradientAscentConfig, self.config)
+        train(model, batches_of(forget, config.batch_size), config, context,
+              loss_fn=forget_ascent_loss, desc="ga")
+        return model
+
+
+@dataclass(frozen=True)
+class NegGradPlusConfig(TrainingHyperparameters):
+    """Hyperparameters of ``neggrad+``: SGD on ``β·CE(D_r) − (1−β)·CE(D_f)``."""
+
+    beta: float = 0.95
+    """Weight of the retain loss, in [0, 1]; the forget loss gets ``1 − β`` (β = 1 is plain
+    fine-tuning on D_r, β = 0 is gradient ascent). Default 0.95: chosen for the small models
+    here; the SCRUB reference code (where it is called ``alpha``) tunes it per experiment."""
+    epochs: int = 5
+    """Passes over D_r (the forget set is cycled alongside). Default 5: chosen for the small
+    models here (a few epochs keeps the method cheap against retraining)."""
+    lr: float = 0.01
+    """Learning rate. Default 0.01: the value ``ft`` uses here; chosen for the small models here."""
+    forget_batch_size: int = 128
+    """Forget-set batch size (the retain set uses ``batch_size``). Default 128: chosen to match
+    ``batch_size``."""
+
+    def check(self) -> None:
+        super().check()
+        if not 0.0 <= self.beta <= 1.0:
+            raise UnlearnError(f"neggrad+: beta must be in [0, 1], got {self.beta}")
+        if self.forget_batch_size < 1:
+            raise UnlearnError(
+                f"neggrad+: forget_batch_size must be >= 1, got {self.forget_batch_size}"
+            )
+
+
+@register
+class NegGradPlus(Unlearner):
+    """``neggrad+``: descend the retain loss and ascend the forget loss in every step."""
+
+    name = "neggrad+"
+    Config = NegGradPlusConfig
+    summary = "β·CE(θ; D_r) − (1−β)·CE(θ; D_f), one retain and one forget batch per step"
+
+    def run(
+        self, model: nn.Module, retain: Samples, forget: Samples, context: Context
+    ) -> nn.Module:
+        config = cast(NegGradPlusConfig, self.config)
+        batches = ZippedBatches(batches_of(retain, config.batch_size),
+                                batches_of(forget, config.forget_batch_size))
+        train(model, batches, config, context, loss_fn=NegatedRetainForgetLoss(config.beta),
+              desc="neggrad+")
+        return model

@@ -1,0 +1,172 @@
+"""``iu``: influence unlearning with the WoodFisher inverse (Koh & Liang 2017; Izzo et al. 2021;
+Singh & Alistarh 2020), as the l1-sparse / SalUn baseline ``IU``.
+
+One Newton-style step, no training::
+
+    θ_u = θ_o + α · F⁻¹ v,    v = (n_f / n) · (∇L(θ_o; D_f) − ∇L(θ_o; D_r)),
+    F   = λ·I + (1/m) Σ_{i=1..m} g_i g_iᵀ,
+
+where ``L`` is the mean cross-entropy, ``n = n_r + n_f``, and ``g_i`` are per-sample gradients
+of ``m`` retain samples (the empirical Fisher, damped by ``λ``). At a stationary point of the
+full training loss ``v = (n_f/n_r)·∇L(D_f)``, the Newton step that removes D_f; ``v`` is the
+reference code's vector. ``F⁻¹v`` is exact: WoodFisher's Sherman–Morrison recursion over the
+``m`` rank-one terms, summed up, is the Woodbury identity
+
+    F⁻¹ v = (v − Gᵀ (m·λ·I_m + G Gᵀ)⁻¹ G v) / λ,     G = [g_1; …; g_m] ∈ R^{m×p},
+
+which needs G (m×p) and an m×m solve, never a p×p matrix. Memory: ``m·p`` numbers (1000
+samples of a 420k-parameter cnn: 1.7 GB in float32).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import cast
+
+import torch
+from torch import nn
+from torch.func import functional_call, grad, vmap
+from torch.nn import functional as F
+
+from ftunlearn.errors import UnlearnError
+from ftunlearn.methods.base import Context, Hyperparameters, Samples, Unlearner, register
+from ftunlearn.training import eval_mode, to_device
+
+_BLOCK_COLUMNS = 1 << 14
+"""Columns of G converted to float64 at once (bounds the extra memory to m·16384 doubles)."""
+
+
+def trainable_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
+    """The parameters that require grad, by name, in ``named_parameters`` order."""
+    return {name: p for name, p in model.named_parameters() if p.requires_grad}
+
+
+def mean_gradient(model: nn.Module, samples: Samples, batch_size: int, device: torch.device
+                  ) -> torch.Tensor:
+    """The flat gradient of the mean cross-entropy over ``samples`` (exact, batched)."""
+    params = list(trainable_parameters(model).values())
+    total = torch.zeros(sum(p.numel() for p in params), dtype=params[0].dtype, device=device)
+    for start in range(0, len(samples), batch_size):
+        x = to_device(samples.x[start : start + batch_size], device)
+        y = to_device(samples.y[start : start + batch_size], device)
+        loss = F.cross_entropy(model(x), y, reduction="sum")
+        grads = torch.autograd.grad(loss, params)
+        total += torch.cat([g.reshape(-1) for g in grads])
+    return total / len(samples)
+
+
+def per_sample_gradients(model: nn.Module, samples: Samples, chunk_size: int,
+                         device: torch.device) -> torch.Tensor:
+    """The ``(n, p)`` matrix of flat per-sample cross-entropy gradients (``torch.func``)."""
+    params = {name: p.detach() for name, p in trainable_parameters(model).items()}
+    buffers = {name: b.detach() for name, b in model.named_buffers()}
+
+    def sample_loss(weights: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor
+                    ) -> torch.Tensor:
+        logits = functional_call(model, (weights, buffers), (x.unsqueeze(0),))
+        return F.cross_entropy(logits, y.unsqueeze(0))
+
+    sample_grads = vmap(grad(sample_loss), in_dims=(None, 0, 0))
+    rows = []
+    for start in range(0, len(samples), chunk_size):
+        x = to_device(samples.x[start : start + chunk_size], device)
+        y = to_device(samples.y[start : start + chunk_size], device)
+        grads = sample_grads(params, x, y)
+        rows.append(torch.cat([grads[name].reshape(x.shape[0], -1) for name in params], dim=1))
+    return torch.cat(rows)
+
+
+def woodfisher_solve(gradients: torch.Tensor, vector: torch.Tensor, damping: float
+                     ) -> torch.Tensor:
+    """``(λ·I + GᵀG/m)⁻¹ v`` for ``G = gradients`` (m×p), by the Woodbury identity.
+
+    Products are accumulated in float64 over blocks of columns; the result has ``vector``'s
+    dtype.
+    """
+    m, width = gradients.shape
+    blocks = [(start, min(start + _BLOCK_COLUMNS, width))
+              for start in range(0, width, _BLOCK_COLUMNS)]
+    gram = torch.zeros(m, m, dtype=torch.float64, device=gradients.device)
+    projected = torch.zeros(m, dtype=torch.float64, device=gradients.device)
+    for start, stop in blocks:
+        block = gradients[:, start:stop].double()
+        gram += block @ block.T
+        projected += block @ vector[start:stop].double()
+    gram.diagonal().add_(m * damping)
+    coefficients = torch.linalg.solve(gram, projected)
+    result = torch.empty_like(vector)
+    for start, stop in blocks:
+        correction = coefficients @ gradients[:, start:stop].double()
+        result[start:stop] = (vector[start:stop].double() - correction) / damping
+    return result
+
+
+@dataclass(frozen=True)
+class InfluenceConfig(Hyperparameters):
+    """Hyperparameters of ``iu``."""
+
+    alpha: float = 10.0
+    """Step scale α (> 0) on ``F⁻¹v``. Default 10: chosen for the small models here (the
+    reference code's ``--alpha`` is tuned per experiment)."""
+    damping: float = 1.0
+    """Damping λ (> 0) added to the empirical Fisher. Default 1: the reference code starts its
+    recursion from the identity, i.e. λ = 1."""
+    samples: int = 1000
+    """Retain samples m whose per-sample gradients build the Fisher (all of D_r when it is
+    smaller; otherwise a seeded random subset). Default 1000: the reference code's ``N``."""
+    batch_size: int = 128
+    """Batch size for the mean gradients and per-sample gradient chunks. Default 128: chosen
+    for memory; it does not change the result."""
+
+    def check(self) -> None:
+        problems = []
+        if not self.alpha > 0:
+            problems.append(f"alpha must be > 0, got {self.alpha}")
+        if not self.damping > 0:
+            problems.append(f"damping must be > 0, got {self.damping}")
+        if self.samples < 1:
+            problems.append(f"samples must be >= 1, got {self.samples}")
+        if self.batch_size < 1:
+            problems.append(f"batch_size must be >= 1, got {self.batch_size}")
+        if problems:
+            raise UnlearnError("iu: " + "; ".join(problems))
+
+
+def fisher_subset(retain: Samples, size: int, seed: int) -> Samples:
+    """``size`` retain samples drawn without replacement by ``seed`` (all when fewer)."""
+    if size >= len(retain):
+        return retain
+    index = torch.randperm(len(retain), generator=torch.Generator().manual_seed(seed))[:size]
+    index = index.sort().values
+    return Samples(retain.x[index], retain.y[index])
+
+
+@register
+class InfluenceUnlearning(Unlearner):
+    """``iu``: one WoodFisher-preconditioned influence step, no training."""
+
+    name = "iu"
+    Config = InfluenceConfig
+    summary = "θ_o + α·F⁻¹(n_f/n)(∇L_f − ∇L_r), F the damped empirical Fisher on D_r (WoodFisher)"
+
+    def run(
+        self, model: nn.Module, retain: Samples, forget: Samples, context: Context
+    ) -> nn.Module:
+        config = cast(InfluenceConfig, self.config)
+        device = context.device
+        model.to(device)
+        with eval_mode(model):
+            n_f, n_r = len(forget), len(retain)
+            forget_grad = mean_gradient(model, forget, config.batch_size, device)
+            retain_grad = mean_gradient(model, retain, config.batch_size, device)
+            vector = (forget_grad - retain_grad) * (n_f / (n_f + n_r))
+            subset = fisher_subset(retain, config.samples, context.seed)
+            gradients = per_sample_gradients(model, subset, config.batch_size, device)
+            step = config.alpha * woodfisher_solve(gradients, vector, config.damping)
+        with torch.no_grad():
+            offset = 0
+            for param in trainable_parameters(model).values():
+                count = param.numel()
+                param.add_(step[offset : offset + count].view_as(param))
+                offset += count
+        return model

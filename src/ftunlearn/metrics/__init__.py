@@ -1,0 +1,68 @@
+"""Metrics of the evaluation protocol: accuracy, membership inference, gaps and divergences.
+
+The metric functions are pure functions of per-sample outputs (logits as float tensors or
+numpy arrays, integer labels); ``evaluate`` applies them to a model on a dataset split.
+"""
+
+from ftunlearn.metrics.accuracy import accuracy
+from ftunlearn.metrics.evaluate import (
+    EXTRA_MIA_FEATURES,
+    MIA_KEYS,
+    ModelOutputs,
+    SetOutputs,
+    SplitLike,
+    evaluate,
+    golden_metrics,
+    model_outputs,
+    standalone_metrics,
+    timing_metrics,
+)
+from ftunlearn.metrics.features import (
+    MIA_FEATURES,
+    confidence,
+    cross_entropy,
+    entropy,
+    get_feature,
+    modified_entropy,
+    softmax_probabilities,
+)
+from ftunlearn.metrics.gaps import AVG_GAP_KEYS, avg_gap, forget_loss_gap, js_divergence
+from ftunlearn.metrics.mia import (
+    MIA_ATTACKS,
+    get_attack,
+    loss_mia,
+    member_sample,
+    mia_efficacy,
+    mia_efficacy_from_features,
+)
+
+__all__ = [
+    "AVG_GAP_KEYS",
+    "EXTRA_MIA_FEATURES",
+    "MIA_ATTACKS",
+    "MIA_FEATURES",
+    "MIA_KEYS",
+    "ModelOutputs",
+    "SetOutputs",
+    "SplitLike",
+    "accuracy",
+    "avg_gap",
+    "confidence",
+    "cross_entropy",
+    "entropy",
+    "evaluate",
+    "forget_loss_gap",
+    "get_attack",
+    "get_feature",
+    "golden_metrics",
+    "js_divergence",
+    "loss_mia",
+    "member_sample",
+    "mia_efficacy",
+    "mia_efficacy_from_features",
+    "model_outputs",
+    "modified_entropy",
+    "softmax_probabilities",
+    "standalone_metrics",
+    "timing_metrics",
+]

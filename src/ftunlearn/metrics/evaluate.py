@@ -1,0 +1,269 @@
+"""The evaluation protocol (docs: PROTOCOL.md) applied to a model on a dataset split.
+
+``model_outputs`` runs a model once over D_f, D_r and D_test and keeps what later comparisons
+need; ``evaluate`` turns a model (and optionally the golden model's outputs) into one result
+row of metrics. Metric keys:
+
+- always: ``UA``, ``RA``, ``TA``, ``MIA`` (confidence feature, RBF SVC), ``MIA_entropy``,
+  ``MIA_m_entropy``, ``MIA_loss`` (the other features, unless left out), ``loss_MIA``,
+  ``forget_CE`` (mean cross-entropy on D_f);
+- class-wise splits (``split.forgotten_classes`` not empty): ``TA`` is on the test samples of
+  the kept classes and ``TA_forgotten`` on those of the forgotten classes (NaN when the test set
+  has none); MIA non-members are the whole test set either way;
+- with ``golden``: ``avg_gap``, ``forget_loss_gap``, ``JS_forget``, ``JS_test``;
+- with ``rte_seconds``: ``rte_seconds``, and ``rte_ratio`` when ``retrain_seconds`` is given too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Protocol
+
+import torch
+from torch import nn
+
+from ftunlearn.data.dataset import Dataset
+from ftunlearn.errors import UnlearnError
+from ftunlearn.metrics.accuracy import accuracy
+from ftunlearn.metrics.gaps import avg_gap, forget_loss_gap, js_divergence
+from ftunlearn.metrics.mia import loss_mia, mia_efficacy
+from ftunlearn.training import predict
+
+MIA_KEYS: Mapping[str, str] = MappingProxyType(
+    {
+        "confidence": "MIA",
+        "entropy": "MIA_entropy",
+        "modified_entropy": "MIA_m_entropy",
+        "loss": "MIA_loss",
+    }
+)
+"""The metric key under which each MIA feature's efficacy is reported."""
+
+EXTRA_MIA_FEATURES: tuple[str, ...] = ("entropy", "modified_entropy", "loss")
+"""MIA features reported besides the default (confidence) one, unless asked otherwise."""
+
+
+class SplitLike(Protocol):
+    """What evaluation needs from a forget/retain split of the training set."""
+
+    @property
+    def forget(self) -> torch.Tensor: ...
+
+    @property
+    def retain(self) -> torch.Tensor: ...
+
+    @property
+    def forgotten_classes(self) -> tuple[int, ...]: ...
+
+
+@dataclass(frozen=True, eq=False)
+class SetOutputs:
+    """A model's per-sample outputs on one set: float32 logits (n, classes) and cross-entropy
+    losses (n,), with the int64 labels (n,), all on the CPU."""
+
+    logits: torch.Tensor
+    losses: torch.Tensor
+    labels: torch.Tensor
+
+
+@dataclass(frozen=True, eq=False)
+class ModelOutputs:
+    """One model's outputs on D_f, D_r and D_test of a split, and the metrics they alone give
+    (UA, RA, TA, MIA, ...: see the module docs)."""
+
+    forget: SetOutputs
+    retain: SetOutputs
+    test: SetOutputs
+    forgotten_classes: tuple[int, ...]
+    metrics: Mapping[str, float]
+
+
+def _index_vector(indices: torch.Tensor, name: str, n_train: int) -> torch.Tensor:
+    if not isinstance(indices, torch.Tensor) or indices.ndim != 1:
+        raise UnlearnError(f"split.{name} must be a 1-d tensor of training-set indices")
+    if indices.dtype.is_floating_point or indices.dtype == torch.bool:
+        raise UnlearnError(f"split.{name} must hold integer indices, got dtype {indices.dtype}")
+    if indices.numel() == 0:
+        raise UnlearnError(f"split.{name} is empty: the {name} set needs at least one sample")
+    if int(indices.min()) < 0 or int(indices.max()) >= n_train:
+        raise UnlearnError(
+            f"split.{name} has indices outside [0, {n_train}); was the split made for another "
+            "dataset?"
+        )
+    return indices.long().cpu()
+
+
+def _checked_split(
+    dataset: Dataset, split: SplitLike
+) -> tuple[torch.Tensor, torch.Tensor, tuple[int, ...]]:
+    forget = _index_vector(split.forget, "forget", dataset.n_train)
+    retain = _index_vector(split.retain, "retain", dataset.n_train)
+    if bool(torch.isin(forget, retain).any()):
+        raise UnlearnError("split.forget and split.retain overlap; they must be disjoint")
+    classes = tuple(int(c) for c in split.forgotten_classes)
+    bad = [c for c in classes if not 0 <= c < dataset.num_classes]
+    if bad:
+        raise UnlearnError(f"split.forgotten_classes {bad} lie outside [0, {dataset.num_classes})")
+    if dataset.n_test == 0:
+        raise UnlearnError(f"dataset {dataset.name!r} has an empty test set")
+    return forget, retain, classes
+
+
+def _set_outputs(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int, device: str
+) -> SetOutputs:
+    predictions = predict(model, x, y, batch_size=batch_size, device=device)
+    assert predictions.losses is not None  # predict returns losses whenever labels are given
+    return SetOutputs(predictions.logits, predictions.losses, y.long().cpu())
+
+
+def standalone_metrics(
+    forget: SetOutputs,
+    retain: SetOutputs,
+    test: SetOutputs,
+    forgotten_classes: Sequence[int] = (),
+    *,
+    seed: int = 0,
+    extra_mia_features: Sequence[str] = EXTRA_MIA_FEATURES,
+) -> dict[str, float]:
+    """The metrics of one model that need no golden model (see the module docs for keys)."""
+    unknown = [f for f in extra_mia_features if f not in MIA_KEYS]
+    if unknown:
+        raise UnlearnError(f"unknown MIA feature(s) {unknown}; choose among {', '.join(MIA_KEYS)}")
+    metrics = {
+        "UA": 100.0 - accuracy(forget.logits, forget.labels),
+        "RA": accuracy(retain.logits, retain.labels),
+    }
+    if forgotten_classes:
+        in_forgotten = torch.isin(test.labels, torch.tensor(tuple(forgotten_classes)))
+        if bool(in_forgotten.all()):
+            raise UnlearnError(
+                "every test sample belongs to a forgotten class, so there is no kept-class "
+                "test set to measure TA on"
+            )
+        metrics["TA"] = accuracy(test.logits[~in_forgotten], test.labels[~in_forgotten])
+        metrics["TA_forgotten"] = (
+            accuracy(test.logits[in_forgotten], test.labels[in_forgotten])
+            if bool(in_forgotten.any())
+            else float("nan")
+        )
+    else:
+        metrics["TA"] = accuracy(test.logits, test.labels)
+    for feature in ("confidence", *extra_mia_features):
+        metrics[MIA_KEYS[feature]] = mia_efficacy(
+            retain.logits,
+            retain.labels,
+            test.logits,
+            test.labels,
+            forget.logits,
+            forget.labels,
+            feature=feature,
+            seed=seed,
+        )
+    metrics["loss_MIA"] = loss_mia(forget.losses, test.losses, seed=seed)
+    metrics["forget_CE"] = float(forget.losses.double().mean())
+    return metrics
+
+
+def model_outputs(
+    model: nn.Module,
+    dataset: Dataset,
+    split: SplitLike,
+    *,
+    seed: int = 0,
+    device: str = "auto",
+    batch_size: int = 1024,
+    extra_mia_features: Sequence[str] = EXTRA_MIA_FEATURES,
+) -> ModelOutputs:
+    """Run ``model`` over the split's forget, retain and test sets and compute its standalone
+    metrics; ``seed`` draws the MIA member sample and the loss-MIA folds."""
+    forget_idx, retain_idx, classes = _checked_split(dataset, split)
+
+    def outputs(x: torch.Tensor, y: torch.Tensor) -> SetOutputs:
+        return _set_outputs(model, x, y, batch_size=batch_size, device=device)
+
+    forget = outputs(dataset.x_train[forget_idx], dataset.y_train[forget_idx])
+    retain = outputs(dataset.x_train[retain_idx], dataset.y_train[retain_idx])
+    test = outputs(dataset.x_test, dataset.y_test)
+    metrics = standalone_metrics(
+        forget, retain, test, classes, seed=seed, extra_mia_features=extra_mia_features
+    )
+    return ModelOutputs(forget, retain, test, classes, MappingProxyType(metrics))
+
+
+def golden_metrics(outputs: ModelOutputs, golden: ModelOutputs) -> dict[str, float]:
+    """``avg_gap``, ``forget_loss_gap``, ``JS_forget`` and ``JS_test`` of ``outputs`` against
+    the golden model's outputs on the same split."""
+    same_split = outputs.forgotten_classes == golden.forgotten_classes and all(
+        torch.equal(mine.labels, theirs.labels)
+        for mine, theirs in (
+            (outputs.forget, golden.forget),
+            (outputs.retain, golden.retain),
+            (outputs.test, golden.test),
+        )
+    )
+    if not same_split:
+        raise UnlearnError(
+            "the golden outputs were computed on a different split (their forget, retain or "
+            "test labels differ); compute them with model_outputs on the same dataset and split"
+        )
+    return {
+        "avg_gap": avg_gap(outputs.metrics, golden.metrics),
+        "forget_loss_gap": forget_loss_gap(outputs.forget.losses, golden.forget.losses),
+        "JS_forget": js_divergence(outputs.forget.logits, golden.forget.logits),
+        "JS_test": js_divergence(outputs.test.logits, golden.test.logits),
+    }
+
+
+def timing_metrics(
+    rte_seconds: float | None = None, retrain_seconds: float | None = None
+) -> dict[str, float]:
+    """``rte_seconds`` when given; ``rte_ratio`` = rte / retrain when both are given."""
+    if rte_seconds is None:
+        return {}
+    if not rte_seconds >= 0 or rte_seconds == float("inf"):
+        raise UnlearnError(f"rte_seconds must be a finite number >= 0, got {rte_seconds}")
+    result = {"rte_seconds": float(rte_seconds)}
+    if retrain_seconds is not None:
+        if not retrain_seconds > 0 or retrain_seconds == float("inf"):
+            raise UnlearnError(
+                f"retrain_seconds must be a finite number > 0, got {retrain_seconds}"
+            )
+        result["rte_ratio"] = float(rte_seconds) / float(retrain_seconds)
+    return result
+
+
+def evaluate(
+    model: nn.Module,
+    dataset: Dataset,
+    split: SplitLike,
+    *,
+    golden: ModelOutputs | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    rte_seconds: float | None = None,
+    retrain_seconds: float | None = None,
+    batch_size: int = 1024,
+    extra_mia_features: Sequence[str] = EXTRA_MIA_FEATURES,
+) -> dict[str, float]:
+    """One result row of metrics for ``model`` on ``split`` of ``dataset`` (keys: module docs).
+
+    ``golden`` holds the golden model's ``model_outputs`` on the same split; computing it once
+    and passing it to every method's evaluation avoids re-running the golden model.
+    """
+    outputs = model_outputs(
+        model,
+        dataset,
+        split,
+        seed=seed,
+        device=device,
+        batch_size=batch_size,
+        extra_mia_features=extra_mia_features,
+    )
+    result = dict(outputs.metrics)
+    if golden is not None:
+        result.update(golden_metrics(outputs, golden))
+    result.update(timing_metrics(rte_seconds, retrain_seconds))
+    return result

@@ -1,0 +1,121 @@
+"""The model registry and model specs: ``name[:key=value,...]`` or ``package.module:factory``."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from ftunlearn.errors import UnlearnError
+
+ModelFactory = Callable[..., nn.Module]
+"""``factory(input_shape, num_classes, **options) -> nn.Module``."""
+
+_MODELS: dict[str, ModelFactory] = {}
+
+
+def register_model(name: str) -> Callable[[ModelFactory], ModelFactory]:
+    """Register a built-in model factory under ``name``."""
+
+    def decorate(factory: ModelFactory) -> ModelFactory:
+        if name in _MODELS:
+            raise ValueError(f"model {name!r} is registered twice")
+        _MODELS[name] = factory
+        return factory
+
+    return decorate
+
+
+def available_models() -> list[str]:
+    return sorted(_MODELS)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A parsed model spec. ``name`` is a registry key or an import path ``module:factory``."""
+
+    name: str
+    options: dict[str, int | float | str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, spec: str) -> ModelSpec:
+        spec = spec.strip()
+        if not spec:
+            raise UnlearnError("empty model spec; use one of " + ", ".join(available_models()))
+        head, sep, tail = spec.partition(":")
+        if head in _MODELS:
+            return cls(head, _parse_options(tail, spec) if sep else {})
+        if sep and all(part.isidentifier() for part in head.split(".")) and tail.isidentifier():
+            return cls(spec)
+        raise UnlearnError(
+            f"unknown model {spec!r}: use one of {', '.join(available_models())} "
+            "(options as name:key=value,...), or a factory as package.module:function"
+        )
+
+    def __str__(self) -> str:
+        if not self.options:
+            return self.name
+        return self.name + ":" + ",".join(f"{k}={v}" for k, v in sorted(self.options.items()))
+
+    @property
+    def is_import_path(self) -> bool:
+        return self.name not in _MODELS
+
+
+def _parse_options(text: str, spec: str) -> dict[str, int | float | str]:
+    options: dict[str, int | float | str] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq or not key.isidentifier():
+            raise UnlearnError(f"bad option {item!r} in model spec {spec!r}: write key=value")
+        options[key] = _parse_value(value)
+    return options
+
+
+def _parse_value(value: str) -> int | float | str:
+    for convert in (int, float):
+        try:
+            return convert(value)
+        except ValueError:
+            pass
+    return value
+
+
+def _import_factory(path: str) -> ModelFactory:
+    module_name, _, attribute = path.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise UnlearnError(f"cannot import model module {module_name!r}: {error}") from error
+    factory = getattr(module, attribute, None)
+    if not callable(factory):
+        raise UnlearnError(f"{path!r}: {module_name} has no callable {attribute!r}")
+    return factory
+
+
+def build_model(
+    spec: str | ModelSpec,
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    *,
+    seed: int = 0,
+) -> nn.Module:
+    """Build a model for inputs of ``input_shape`` (no batch axis) and ``num_classes`` outputs.
+
+    The initialisation is fixed by ``seed`` and leaves the global torch RNG untouched.
+    """
+    spec = ModelSpec.parse(spec) if isinstance(spec, str) else spec
+    factory = _import_factory(spec.name) if spec.is_import_path else _MODELS[spec.name]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        try:
+            model = factory(tuple(input_shape), int(num_classes), **spec.options)
+        except TypeError as error:
+            raise UnlearnError(f"model {spec}: {error}") from error
+    if not isinstance(model, nn.Module):
+        raise UnlearnError(f"model factory {spec.name!r} returned {type(model).__name__}, "
+                           "not a torch.nn.Module")
+    return model

@@ -1,0 +1,133 @@
+"""The benchmark runner: every cell stored once, skip on re-run, resume after an interrupt,
+failed cells recorded while the others finish."""
+
+from dataclasses import dataclass
+
+import pytest
+import torch
+
+from ftunlearn.errors import UnlearnError
+from ftunlearn.experiments.config import BenchConfig
+from ftunlearn.experiments.executors import ExecutorOptions
+from ftunlearn.experiments.runner import bench
+from ftunlearn.experiments.store import ResultStore
+from ftunlearn.methods import Hyperparameters, Unlearner, register
+from ftunlearn.training import Recipe
+
+CALLS: list[tuple[str, int]] = []
+INTERRUPT_SEEDS: set[int] = set()
+
+
+@dataclass(frozen=True)
+class ShiftConfig(Hyperparameters):
+    scale: float = 0.01
+
+
+@register
+class ShiftWeights(Unlearner):
+    """A cheap stand-in method: adds seeded noise to every weight."""
+
+    name = "test-shift"
+    Config = ShiftConfig
+
+    def run(self, model, retain, forget, context):
+        CALLS.append((self.name, context.seed))
+        if context.seed in INTERRUPT_SEEDS:
+            raise KeyboardInterrupt
+        g = torch.Generator().manual_seed(context.seed)
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(self.config.scale * torch.randn(p.shape, generator=g))
+        return model
+
+
+@register
+class AlwaysFails(Unlearner):
+    name = "test-fail"
+    Config = ShiftConfig
+
+    def run(self, model, retain, forget, context):
+        raise RuntimeError("broken on purpose")
+
+
+def config(**changes):
+    base = dict(dataset="digits", model="mlp:hidden=16,depth=1", forget="random:0.1",
+                methods=("test-shift",), seeds=(0, 1),
+                recipe=Recipe(epochs=2, batch_size=64, lr=0.05), device="cpu", mia_extras=False)
+    return BenchConfig(**{**base, **changes})
+
+
+@pytest.fixture
+def options(tmp_path):
+    return ExecutorOptions(cache_dir=tmp_path / "cache", progress=False)
+
+
+def test_run_stores_every_cell_then_skips_them(tmp_path, options):
+    CALLS.clear()
+    out = tmp_path / "run"
+    first = bench(config(), out, options=options)
+    assert (first.planned, first.finished, first.skipped, first.failed) == (4, 4, 0, 0)
+    with ResultStore(out / "results.sqlite") as store:
+        rows = store.results()
+    assert sorted((r.method, r.seed) for r in rows) == [
+        ("golden", 0), ("golden", 1), ("test-shift", 0), ("test-shift", 1)]
+    golden = [r for r in rows if r.method == "golden"]
+    assert all(r.metrics["avg_gap"] == 0 for r in golden)
+    shifted = next(r for r in rows if r.method == "test-shift")
+    assert shifted.metrics["avg_gap"] >= 0 and "UA" in shifted.metrics
+    assert shifted.hyperparameters == {"scale": 0.01}
+    assert shifted.config["dataset"] == "digits" and shifted.versions["torch"]
+    assert sorted(CALLS) == [("test-shift", 0), ("test-shift", 1)]
+    again = bench(config(), out, options=options)
+    assert (again.finished, again.skipped) == (0, 4)
+    assert len(CALLS) == 2
+    # the original and golden models came from the cache: one original and golden per seed
+    assert len(list((tmp_path / "cache").glob("*.safetensors"))) == 4
+
+
+def test_interrupted_run_keeps_finished_cells_and_resumes(tmp_path, options):
+    out = tmp_path / "run"
+    CALLS.clear()
+    INTERRUPT_SEEDS.add(1)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            bench(config(), out, options=options)
+    finally:
+        INTERRUPT_SEEDS.clear()
+    with ResultStore(out / "results.sqlite") as store:
+        assert sorted((r.method, r.seed) for r in store.results()) == [
+            ("golden", 0), ("golden", 1), ("test-shift", 0)]
+    CALLS.clear()
+    resumed = bench(config(), out, options=options)
+    assert (resumed.skipped, resumed.finished) == (3, 1)
+    assert CALLS == [("test-shift", 1)]
+
+
+def test_failed_cell_is_recorded_and_the_others_finish(tmp_path, options):
+    out = tmp_path / "run"
+    outcome = bench(config(methods=("test-fail", "test-shift")), out, options=options)
+    assert (outcome.finished, outcome.failed) == (4, 2)
+    with ResultStore(out / "results.sqlite") as store:
+        failed = store.results(status="failed")
+        assert {r.method for r in failed} == {"test-fail"}
+        assert all("broken on purpose" in r.error for r in failed)
+        assert len(store.results()) == 4
+        assert len(store.finished_keys()) == 4
+    rerun = bench(config(methods=("test-fail", "test-shift")), out, options=options)
+    assert (rerun.skipped, rerun.failed) == (4, 2)
+
+
+def test_out_dir_of_another_run_is_refused(tmp_path, options):
+    out = tmp_path / "run"
+    bench(config(seeds=(0,)), out, options=options)
+    with pytest.raises(UnlearnError, match="another --out"):
+        bench(config(seeds=(0,), forget="random:0.2"), out, options=options)
+    grown = bench(config(seeds=(0, 1)), out, options=options)
+    assert (grown.skipped, grown.finished) == (2, 2)
+
+
+def test_bad_hyperparameters_fail_before_any_cell(tmp_path, options):
+    with pytest.raises(UnlearnError, match="unknown hyperparameter"):
+        bench(config(hyperparameters={"test-shift": {"nope": 1}}), tmp_path / "r",
+              options=options)
+    assert not (tmp_path / "r" / "results.sqlite").exists()

@@ -1,0 +1,189 @@
+"""MIA-efficacy and loss-MIA on constructed members, non-members and forget sets."""
+
+import numpy as np
+import pytest
+import torch
+
+from ftunlearn.errors import UnlearnError
+from ftunlearn.metrics import (
+    MIA_ATTACKS,
+    MIA_FEATURES,
+    confidence,
+    get_attack,
+    loss_mia,
+    member_sample,
+    mia_efficacy,
+    mia_efficacy_from_features,
+)
+
+N_CLASSES = 4
+
+
+def margin_logits(rng: np.random.Generator, n: int, low: float, high: float):
+    """Logits whose true class leads every other class (all 0) by a margin in [low, high)."""
+    labels = rng.integers(0, N_CLASSES, size=n)
+    logits = np.zeros((n, N_CLASSES), dtype=np.float32)
+    logits[np.arange(n), labels] = rng.uniform(low, high, size=n)
+    return logits, labels
+
+
+def constructed_sets(forget_like: str, seed: int = 0):
+    """Members are confident (margin 6..8), non-members are not (margin -1..1)."""
+    rng = np.random.default_rng(seed)
+    retain = margin_logits(rng, 150, 6.0, 8.0)
+    test = margin_logits(rng, 60, -1.0, 1.0)
+    low, high = (6.0, 8.0) if forget_like == "members" else (-1.0, 1.0)
+    forget = margin_logits(rng, 40, low, high)
+    return (*retain, *test, *forget)
+
+
+@pytest.mark.parametrize("attack", sorted(MIA_ATTACKS))
+@pytest.mark.parametrize("feature", sorted(MIA_FEATURES))
+def test_mia_efficacy_on_separable_sets(feature, attack):
+    unseen = mia_efficacy(*constructed_sets("non-members"), feature=feature, attack=attack)
+    seen = mia_efficacy(*constructed_sets("members"), feature=feature, attack=attack)
+    assert unseen == 100.0
+    assert seen == 0.0
+
+
+def test_mia_efficacy_is_deterministic_by_seed():
+    rng = np.random.default_rng(1)
+    # Overlapping members and non-members so that the member sample matters.
+    sets = (
+        *margin_logits(rng, 300, 0.0, 4.0),
+        *margin_logits(rng, 80, -1.0, 3.0),
+        *margin_logits(rng, 50, -1.0, 4.0),
+    )
+    runs = [mia_efficacy(*sets, seed=seed) for seed in (0, 0, 1, 2, 3)]
+    assert runs[0] == runs[1]
+    assert len(set(runs)) > 1
+
+
+def test_mia_efficacy_trains_on_a_member_sample_as_large_as_the_test_set():
+    retain_logits, retain_labels, test_logits, test_labels, forget_logits, forget_labels = (
+        constructed_sets("non-members")
+    )
+    members = member_sample(len(retain_labels), len(test_labels), seed=5)
+    expected = mia_efficacy_from_features(
+        confidence(retain_logits[members], retain_labels[members]),
+        confidence(test_logits, test_labels),
+        confidence(forget_logits, forget_labels),
+        seed=5,
+    )
+    got = mia_efficacy(
+        torch.from_numpy(retain_logits),
+        torch.from_numpy(retain_labels),
+        test_logits,
+        test_labels,
+        forget_logits,
+        forget_labels,
+        seed=5,
+    )
+    assert got == expected
+
+
+def test_member_sample():
+    first = member_sample(100, 30, seed=0)
+    assert len(first) == 30
+    assert len(np.unique(first)) == 30
+    assert np.all(np.diff(first) > 0)
+    assert first.min() >= 0
+    assert first.max() < 100
+    np.testing.assert_array_equal(first, member_sample(100, 30, seed=0))
+    assert not np.array_equal(first, member_sample(100, 30, seed=1))
+    np.testing.assert_array_equal(member_sample(20, 30, seed=0), np.arange(20))
+
+
+def test_mia_efficacy_from_features_labels_targets_non_member():
+    members = np.array([0.9, 0.95, 0.99, 0.97])
+    non_members = np.array([0.1, 0.2, 0.15, 0.3])
+    targets = np.array([0.12, 0.96, 0.25, 0.98])
+    assert mia_efficacy_from_features(members, non_members, targets) == 50.0
+
+
+def test_mia_efficacy_validation():
+    retain_logits, retain_labels, test_logits, test_labels, forget_logits, forget_labels = (
+        constructed_sets("members")
+    )
+    with pytest.raises(UnlearnError, match="forget_logits is empty"):
+        mia_efficacy(
+            retain_logits,
+            retain_labels,
+            test_logits,
+            test_labels,
+            forget_logits[:0],
+            forget_labels[:0],
+        )
+    with pytest.raises(UnlearnError, match="test_labels must lie in"):
+        mia_efficacy(
+            retain_logits,
+            retain_labels,
+            test_logits,
+            test_labels + N_CLASSES,
+            forget_logits,
+            forget_labels,
+        )
+    with pytest.raises(UnlearnError, match="retain_labels must be a vector of 150"):
+        mia_efficacy(
+            retain_logits,
+            retain_labels[:-1],
+            test_logits,
+            test_labels,
+            forget_logits,
+            forget_labels,
+        )
+    with pytest.raises(UnlearnError, match="same number of classes"):
+        mia_efficacy(
+            retain_logits,
+            retain_labels,
+            test_logits[:, :3],
+            test_labels % 3,
+            forget_logits,
+            forget_labels,
+        )
+    with pytest.raises(UnlearnError, match="unknown MIA attack 'mlp'"):
+        mia_efficacy(*constructed_sets("members"), attack="mlp")
+    with pytest.raises(UnlearnError, match="unknown MIA feature"):
+        mia_efficacy(*constructed_sets("members"), feature="margin")
+    assert set(MIA_ATTACKS) == {"svc", "logreg"}
+    with pytest.raises(UnlearnError, match="unknown MIA attack"):
+        get_attack("forest")
+
+
+def test_loss_mia_near_chance_for_identically_distributed_losses():
+    rng = np.random.default_rng(0)
+    losses = rng.exponential(size=1200)
+    score = loss_mia(losses[:400], losses[400:])
+    assert 40.0 <= score <= 60.0
+
+
+def test_loss_mia_perfect_for_separable_losses():
+    rng = np.random.default_rng(0)
+    forget = rng.uniform(0.0, 0.1, size=200)
+    test = rng.uniform(2.0, 3.0, size=500)
+    assert loss_mia(forget, torch.from_numpy(test)) == 100.0
+
+
+def test_loss_mia_deterministic_by_seed():
+    rng = np.random.default_rng(3)
+    forget = rng.exponential(0.5, size=150)
+    test = rng.exponential(1.0, size=300)
+    runs = [loss_mia(forget, test, seed=seed) for seed in (7, 7, 8, 9)]
+    assert runs[0] == runs[1]
+    assert len(set(runs)) > 1
+
+
+def test_loss_mia_reduces_folds_for_tiny_sets():
+    # 3 samples a side: 3 folds instead of 10, still a well-defined score.
+    assert loss_mia(np.array([0.0, 0.1, 0.2]), np.array([5.0, 5.5, 6.0, 7.0])) == 100.0
+
+
+def test_loss_mia_validation():
+    with pytest.raises(UnlearnError, match="at least 2 forget and 2 test"):
+        loss_mia(np.array([0.1]), np.array([1.0, 2.0]))
+    with pytest.raises(UnlearnError, match="forget_losses is empty"):
+        loss_mia(np.array([]), np.array([1.0, 2.0]))
+    with pytest.raises(UnlearnError, match="NaN"):
+        loss_mia(np.array([0.1, np.nan]), np.array([1.0, 2.0]))
+    with pytest.raises(UnlearnError, match="folds"):
+        loss_mia(np.ones(5), np.ones(5), folds=1)
