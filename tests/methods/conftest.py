@@ -9,8 +9,9 @@ untouched, output different, same seed same weights).
 
 from __future__ import annotations
 
+import contextlib
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 
@@ -54,6 +55,17 @@ class TinyTask:
         return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
 
 
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Use one intra-op thread inside the block."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def make_blobs(n: int, generator: torch.Generator) -> Samples:
     """``n`` points from ``TINY_CLASSES`` Gaussian blobs in ``TINY_FEATURES`` dimensions."""
     centres = torch.eye(TINY_CLASSES, TINY_FEATURES) * 2.5
@@ -73,11 +85,23 @@ def build_tiny_task(seed: int = 0) -> TinyTask:
     forget = Samples(train.x[forget_index], train.y[forget_index])
     spec = "mlp:hidden=16,depth=1"
     model = build_model(spec, (TINY_FEATURES,), TINY_CLASSES, seed=seed)
-    fit(model, TensorBatches(train.x, train.y, batch_size=TINY_RECIPE.batch_size), TINY_RECIPE,
-        seed=seed, device="cpu", progress=False)
+    with one_thread():
+        fit(model, TensorBatches(train.x, train.y, batch_size=TINY_RECIPE.batch_size),
+            TINY_RECIPE, seed=seed, device="cpu", progress=False)
     model.eval()
     return TinyTask(model, retain, forget, test, TINY_CLASSES, TINY_RECIPE, spec,
                     (TINY_FEATURES,))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def single_thread() -> Iterator[None]:
+    """Run each test module on one intra-op thread (restored afterwards).
+
+    The tiny models here are far faster on one thread, and several threads spin-waiting on a
+    loaded machine make them orders of magnitude slower.
+    """
+    with one_thread():
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -93,8 +117,9 @@ def other_tiny_task() -> TinyTask:
     model = build_model(base.model_spec, base.input_shape, base.num_classes, seed=1)
     train_x = torch.cat([base.retain.x, base.forget.x])
     train_y = torch.cat([base.retain.y, base.forget.y])
-    fit(model, TensorBatches(train_x, train_y, batch_size=base.recipe.batch_size), base.recipe,
-        seed=1, device="cpu", progress=False)
+    with one_thread():
+        fit(model, TensorBatches(train_x, train_y, batch_size=base.recipe.batch_size),
+            base.recipe, seed=1, device="cpu", progress=False)
     model.eval()
     return TinyTask(model, base.retain, base.forget, base.test, base.num_classes, base.recipe,
                     base.model_spec, base.input_shape)

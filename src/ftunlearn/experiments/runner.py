@@ -14,11 +14,14 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from ftunlearn.data import load_dataset, make_split
 from ftunlearn.errors import UnlearnError
 from ftunlearn.experiments.cells import Cell, plan_cells
 from ftunlearn.experiments.config import BenchConfig, config_from_mapping
 from ftunlearn.experiments.executors import ExecutorOptions, make_executor
 from ftunlearn.experiments.store import RESULTS_FILENAME, CellResult, ResultStore
+from ftunlearn.models import build_model
+from ftunlearn.training import resolve_device
 
 RUN_FILENAME = "run.json"
 
@@ -54,6 +57,17 @@ def _claim_out_dir(config: BenchConfig, out_dir: Path) -> None:
                                   default=str))
 
 
+def preflight(config: BenchConfig) -> None:
+    """Fail before anything is written when the run's shared inputs are wrong: the dataset,
+    every seed's forget spec, the model spec and every method's hyperparameters."""
+    plan_cells(config)
+    data = load_dataset(config.dataset, config.data_dir)
+    for seed in config.seeds:
+        make_split(data, config.forget, seed=seed)
+    build_model(config.model, data.input_shape, data.num_classes, seed=0)
+    resolve_device(config.device)
+
+
 def pending_cells(config: BenchConfig, store: ResultStore) -> tuple[list[Cell], int]:
     """The cells still to run, and how many were skipped because they already finished."""
     cells = plan_cells(config)
@@ -71,7 +85,7 @@ def bench(
 ) -> BenchOutcome:
     """Run (or resume) the benchmark ``config`` into ``out_dir``."""
     out = Path(out_dir)
-    plan_cells(config)  # validates every method's hyperparameters before anything is written
+    preflight(config)
     _claim_out_dir(config, out)
     finished = failed = 0
     with ResultStore(out / RESULTS_FILENAME) as store:

@@ -22,7 +22,7 @@ from ftunlearn.errors import UnlearnError
 from ftunlearn.linear.metrics import METRIC_NAMES, evaluate
 from ftunlearn.linear.models import MODEL_NAMES, MethodSpec, fit_models
 from ftunlearn.linear.real import RealFeatureSpec
-from ftunlearn.linear.scenarios import Scenario, SyntheticSpec
+from ftunlearn.linear.scenarios import Scenario, SyntheticSpec, check_whole
 from ftunlearn.linear.solvers import FactorCache
 
 ScenarioSpec = SyntheticSpec | RealFeatureSpec
@@ -53,8 +53,8 @@ class Experiment:
 
     def points(self) -> list[tuple[ScenarioSpec, MethodSpec]]:
         """The validated (scenario, method) of every swept value, in sweep order."""
-        if self.trials < 1:
-            raise UnlearnError(f"trials must be >= 1, got {self.trials}")
+        check_whole("trials", self.trials, 1)
+        check_whole("seed", self.seed, 0)
         values: Sequence[object] = (None,) if self.sweep is None else self.sweep.values
         if self.sweep is not None and not self.sweep.values:
             raise UnlearnError(f"the sweep over {self.sweep.key} has no values; give at least one")
@@ -158,9 +158,7 @@ def run_experiment(
     return [row for _, _, rows in ordered for row in rows]
 
 
-def run_experiments(
-    experiments: Sequence[Experiment], *, show_progress: bool = True
-) -> list[Row]:
+def run_experiments(experiments: Sequence[Experiment], *, show_progress: bool = True) -> list[Row]:
     """The rows of every experiment in turn, with one progress bar (tqdm, on stderr)."""
     from tqdm import tqdm
 
@@ -239,7 +237,7 @@ def _named() -> dict[str, Experiment]:
             "samples",
             "total samples n = n_f + n_r (ratio 1:2) across the interpolation threshold, σ = 0.1",
             dataclasses.replace(_BASE, interpolate=False, sigma=0.1),
-            sweep=Sweep(TOTAL_SAMPLES_KEY, (30, 60, 90, 150, 210, 240, 260, 300, 450, 600, 900)),
+            sweep=Sweep(TOTAL_SAMPLES_KEY, (30, 60, 90, 150, 210, 300, 450, 600, 900)),
         ),
         Experiment(
             "ridge",
@@ -253,9 +251,9 @@ def _named() -> dict[str, Experiment]:
             _BASE,
             sweep=Sweep("dr_targets", ("zero", "random", "permuted")),
         ),
-        Experiment("distinct", "distinct features, d_lap = 0 (R2, R4)", dataclasses.replace(
-            _BASE, d_lap=0
-        )),
+        Experiment(
+            "distinct", "distinct features, d_lap = 0 (R2, R4)", dataclasses.replace(_BASE, d_lap=0)
+        ),
         Experiment(
             "illustrative",
             "THEORY.md's illustrative draw: d_f = d_r = 100, n_f = 30, n_r = 60, d_lap = 60",

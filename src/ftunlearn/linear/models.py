@@ -24,7 +24,7 @@ import numpy as np
 import scipy.linalg
 
 from ftunlearn.errors import UnlearnError
-from ftunlearn.linear.scenarios import Scenario
+from ftunlearn.linear.scenarios import Scenario, check_whole
 from ftunlearn.linear.solvers import FactorCache, LeastSquares
 
 MODEL_NAMES: tuple[str, ...] = (
@@ -67,8 +67,8 @@ class MethodSpec:
         """Raise ``UnlearnError`` naming the first bad parameter."""
         for name in ("steps", "pretrain_steps"):
             value = getattr(self, name)
-            if value is not None and value < 0:
-                raise UnlearnError(f"{name} must be >= 0 (or the limit), got {value}")
+            if value is not None:
+                check_whole(f"{name} (or the limit)", value, 0)
         if not 0.0 < self.alpha <= 1.0:
             raise UnlearnError(
                 f"alpha must lie in (0, 1] (the remaining data keeps priority), got {self.alpha}"
@@ -184,7 +184,9 @@ def fit_models(
     golden = remain.solve(b_r, np.zeros(d), ridge=ridge, steps=method.pretrain_steps, lr=lr)
     mask_a, mask_b = oracle_masks(scenario)
     mask_d = data_mask(scenario, method.mask_rule, method.mask_threshold)
-    starts = np.column_stack([pretrained, mask_a * pretrained, mask_b * pretrained, mask_d * pretrained])
+    starts = np.column_stack(
+        [pretrained, mask_a * pretrained, mask_b * pretrained, mask_d * pretrained]
+    )
     tuned = remain.solve(b_r, starts, ridge=ridge, steps=method.steps, lr=lr)
 
     weight = np.sqrt(method.alpha) / root_f

@@ -20,15 +20,18 @@ are used, chosen at random.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from ftunlearn.errors import UnlearnError
-from ftunlearn.linear.scenarios import Scenario
+from ftunlearn.linear.scenarios import Scenario, check_whole
 
 if TYPE_CHECKING:
+    import torch
+
     from ftunlearn.data.dataset import Dataset
 
 FeatureMap = Literal["pixels", "relu", "cos"]
@@ -64,8 +67,10 @@ class RealFeatureSpec:
                 f"unknown forgetting kind {self.forget!r}; choose one of {', '.join(FORGET_KINDS)}"
             )
         for name in ("n_f", "n_r", "n_test", "n_features"):
-            if getattr(self, name) < 1:
-                raise UnlearnError(f"{name} must be >= 1, got {getattr(self, name)}")
+            check_whole(name, getattr(self, name), 1)
+        check_whole("forget_class", self.forget_class, 0)
+        if self.target_class is not None:
+            check_whole("target_class", self.target_class, 0)
         if self.interpolate and self.features != "pixels" and self.n_f + self.n_r > self.n_features:
             raise UnlearnError(
                 f"n_r + n_f = {self.n_r + self.n_f} exceeds n_features = {self.n_features}: the "
@@ -183,7 +188,9 @@ class RealFeatureSpec:
             subsample(np.flatnonzero(labels != self.forget_class)),
         )
 
-    def _feature_map(self, rng: np.random.Generator, d_in: int):
+    def _feature_map(
+        self, rng: np.random.Generator, d_in: int
+    ) -> Callable[[np.ndarray], np.ndarray]:
         if self.features == "pixels":
             return lambda x: x
         weights = rng.normal(0.0, 1.0 / np.sqrt(d_in), size=(d_in, self.n_features))
@@ -193,7 +200,7 @@ class RealFeatureSpec:
         return lambda x: np.sqrt(2.0) * np.cos(x @ weights + phases)
 
 
-def _flat(tensor) -> np.ndarray:
+def _flat(tensor: torch.Tensor) -> np.ndarray:
     """A ``(n, ...)`` tensor as a float64 ``(n, d)`` array."""
-    array = tensor.detach().cpu().numpy() if hasattr(tensor, "detach") else np.asarray(tensor)
+    array = tensor.detach().cpu().numpy()
     return array.reshape(array.shape[0], -1).astype(np.float64)

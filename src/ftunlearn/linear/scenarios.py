@@ -87,9 +87,12 @@ class Scenario:
         return np.concatenate([self.y_r, self.y_f])
 
 
-def _nonnegative(name: str, value: int) -> None:
-    if value < 0:
-        raise UnlearnError(f"{name} must be >= 0, got {value}")
+def check_whole(name: str, value: object, minimum: int) -> None:
+    """Raise ``UnlearnError`` unless ``value`` is an integer >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise UnlearnError(f"{name} must be a whole number, got {value!r}")
+    if value < minimum:
+        raise UnlearnError(f"{name} must be >= {minimum}, got {value}")
 
 
 @dataclass(frozen=True)
@@ -119,10 +122,9 @@ class SyntheticSpec:
     def validate(self) -> None:
         """Raise ``UnlearnError`` naming the first inconsistent parameter."""
         for name in ("d_f", "d_r", "d_lap", "d_extra"):
-            _nonnegative(name, getattr(self, name))
+            check_whole(name, getattr(self, name), 0)
         for name in ("n_f", "n_r", "n_test"):
-            if getattr(self, name) < 1:
-                raise UnlearnError(f"{name} must be >= 1, got {getattr(self, name)}")
+            check_whole(name, getattr(self, name), 1)
         if self.d_f + self.d_lap < 1 or self.d_r + self.d_lap < 1:
             raise UnlearnError(
                 "each set needs at least one feature: d_f + d_lap >= 1 and d_r + d_lap >= 1"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import time
+import types
 import typing
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -132,8 +133,9 @@ def _coerce(method: str, key: str, value: Any, hint: Any) -> Any:
     """Turn a CLI/TOML value into the field's declared type (bool, int, float, str, optional)."""
     if not isinstance(value, str):
         return value
-    options = [h for h in typing.get_args(hint) if h is not type(None)] or [hint]
-    if value.lower() in ("none", "null") and type(None) in typing.get_args(hint):
+    is_union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+    options = [h for h in typing.get_args(hint) if h is not type(None)] if is_union else [hint]
+    if is_union and value.lower() in ("none", "null") and type(None) in typing.get_args(hint):
         return None
     for option in options:
         origin = typing.get_origin(option)

@@ -20,14 +20,31 @@ from torch.nn import functional as F
 
 from ftunlearn.errors import UnlearnError
 from ftunlearn.methods.base import Context, Hyperparameters, Samples, Unlearner, register
-from ftunlearn.methods.influence import trainable_parameters
+from ftunlearn.methods.influence import (
+    per_sample_chunk,
+    per_sample_gradients,
+    trainable_parameters,
+    unflatten,
+)
 from ftunlearn.training import eval_mode, to_device
 
 
 def fisher_diagonal(model: nn.Module, samples: Samples, batch_size: int, device: torch.device
                     ) -> dict[str, torch.Tensor]:
-    """Mean over consecutive mini-batches of the squared mini-batch mean-CE gradient."""
+    """Mean over consecutive mini-batches of the squared mini-batch mean-CE gradient.
+
+    ``batch_size=1`` is the per-sample empirical Fisher diagonal ``mean_i g_i²``, computed with
+    vectorised per-sample gradients.
+    """
     params = trainable_parameters(model)
+    if batch_size == 1:
+        flat = torch.zeros(sum(p.numel() for p in params.values()),
+                           dtype=next(iter(params.values())).dtype, device=device)
+        chunk = per_sample_chunk(flat.numel())
+        for start in range(0, len(samples), chunk):
+            part = Samples(samples.x[start : start + chunk], samples.y[start : start + chunk])
+            flat += per_sample_gradients(model, part, chunk, device).square().sum(0)
+        return unflatten(flat / len(samples), params)
     importances = {name: torch.zeros_like(p) for name, p in params.items()}
     batches = 0
     for start in range(0, len(samples), batch_size):

@@ -32,6 +32,8 @@ from ftunlearn.errors import UnlearnError
 from ftunlearn.methods.base import Context, Hyperparameters, Samples, Unlearner, register
 from ftunlearn.training import eval_mode, to_device
 
+_PER_SAMPLE_ENTRIES = 1 << 25
+"""Most per-sample gradient entries held at once while vmapping (128 MiB in float32)."""
 _BLOCK_COLUMNS = 1 << 14
 """Columns of G converted to float64 at once (bounds the extra memory to m·16384 doubles)."""
 
@@ -39,6 +41,17 @@ _BLOCK_COLUMNS = 1 << 14
 def trainable_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
     """The parameters that require grad, by name, in ``named_parameters`` order."""
     return {name: p for name, p in model.named_parameters() if p.requires_grad}
+
+
+def per_sample_chunk(width: int) -> int:
+    """How many per-sample gradients of ``width`` entries to hold at once (≤ 2²⁵ entries)."""
+    return max(1, min(1024, _PER_SAMPLE_ENTRIES // max(width, 1)))
+
+
+def unflatten(flat: torch.Tensor, like: dict[str, nn.Parameter]) -> dict[str, torch.Tensor]:
+    """Cut a flat vector into tensors shaped like ``like``'s parameters (same order)."""
+    pieces = flat.split([p.numel() for p in like.values()])
+    return {name: piece.view_as(p) for (name, p), piece in zip(like.items(), pieces, strict=True)}
 
 
 def mean_gradient(model: nn.Module, samples: Samples, batch_size: int, device: torch.device
@@ -115,8 +128,8 @@ class InfluenceConfig(Hyperparameters):
     """Retain samples m whose per-sample gradients build the Fisher (all of D_r when it is
     smaller; otherwise a seeded random subset). Default 1000: the reference code's ``N``."""
     batch_size: int = 128
-    """Batch size for the mean gradients and per-sample gradient chunks. Default 128: chosen
-    for memory; it does not change the result."""
+    """Batch size of the mean-gradient passes. Default 128: chosen for memory; it does not
+    change the result."""
 
     def check(self) -> None:
         problems = []
@@ -161,12 +174,12 @@ class InfluenceUnlearning(Unlearner):
             retain_grad = mean_gradient(model, retain, config.batch_size, device)
             vector = (forget_grad - retain_grad) * (n_f / (n_f + n_r))
             subset = fisher_subset(retain, config.samples, context.seed)
-            gradients = per_sample_gradients(model, subset, config.batch_size, device)
+            chunk = per_sample_chunk(vector.numel())
+            gradients = per_sample_gradients(model, subset, chunk, device)
             step = config.alpha * woodfisher_solve(gradients, vector, config.damping)
+        params = trainable_parameters(model)
         with torch.no_grad():
-            offset = 0
-            for param in trainable_parameters(model).values():
-                count = param.numel()
-                param.add_(step[offset : offset + count].view_as(param))
-                offset += count
+            for param, change in zip(params.values(), unflatten(step, params).values(),
+                                     strict=True):
+                param.add_(change)
         return model

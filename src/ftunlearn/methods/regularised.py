@@ -96,8 +96,10 @@ class DiscriminativeConfig(TrainingHyperparameters):
     over D_f. ``uniform-kl``: KL(uniform ‖ softmax(model(x_f))). Default random-label (chosen
     on the small models here: it forgets more at equal α)."""
     forget_batch_size: int | None = None
-    """Forget samples per step; ``None`` (default) uses ``batch_size``, so a 10 % forget set is
-    seen about ten times per epoch over D_r (chosen here: forgetting needs the repetition)."""
+    """Forget samples per step. ``None`` (default): ``ceil(batch_size · n_f / n_r)``, so D_f is
+    passed once per epoch over D_r (its random labels are redrawn each epoch) and a step costs
+    about ``1 + n_f/n_r`` plain ``ft`` steps. The batch size changes the noise of the α-term's
+    gradient, not the objective's expectation. Chosen here for cost."""
 
     def check(self) -> None:
         super().check()
@@ -112,10 +114,16 @@ class DiscriminativeConfig(TrainingHyperparameters):
                 f"got {self.forget_batch_size}"
             )
 
-    @property
-    def forget_batch(self) -> int:
-        """The forget batch size in use."""
-        return self.forget_batch_size if self.forget_batch_size is not None else self.batch_size
+    def forget_batch(self, retain: Samples, forget: Samples) -> int:
+        """The forget batch size in use for these sets."""
+        if self.forget_batch_size is not None:
+            return self.forget_batch_size
+        return proportional_batch(self.batch_size, len(forget), len(retain))
+
+
+def proportional_batch(batch_size: int, n_forget: int, n_retain: int) -> int:
+    """``ceil(batch_size · n_forget / n_retain)``: one pass over D_f per epoch over D_r."""
+    return max(1, math.ceil(batch_size * n_forget / n_retain))
 
 
 def train_regularised(
@@ -130,8 +138,9 @@ def train_regularised(
 ) -> None:
     """Fine-tune ``model`` in place on the ``dr-ft`` objective (``frozen`` entries stay put)."""
     batches = regularised_batches(
-        retain, forget, batch_size=config.batch_size, forget_batch_size=config.forget_batch,
-        regulariser=config.regulariser, num_classes=context.num_classes,
+        retain, forget, batch_size=config.batch_size,
+        forget_batch_size=config.forget_batch(retain, forget), regulariser=config.regulariser,
+        num_classes=context.num_classes,
     )
     train(
         model, batches, config, context, loss_fn=regularised_loss(config.alpha, config.regulariser),

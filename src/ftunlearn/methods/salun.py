@@ -3,8 +3,11 @@
 1. Score every weight by the forget set's gradient magnitude ``|Σ_{D_f} ∇ℓ|`` at θ_o.
 2. Select the top ``gamma`` fraction (the paper's largest, by default; the reference code's
    ascending choice with ``select="smallest"``, PROTOCOL.md).
-3. Train only the selected weights on ``CE(θ; D_f, ỹ) + β · CE(θ; D_r)`` with random wrong
-   labels ``ỹ`` redrawn each pass over D_f; every other weight stays bit-identical.
+3. Train only the selected weights with ``rl``'s objective: cross-entropy on the shuffled union
+   of D_r and D_f, every forget label replaced by a random wrong one redrawn each epoch. This is
+   the reference code's loop; in expectation it is the paper's
+   ``CE(θ; D_f, ỹ) + β · CE(θ; D_r)`` with β = n_r / n_f, scaled by n_f / n. Every other weight
+   stays bit-identical.
 """
 
 from __future__ import annotations
@@ -12,19 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import cast
 
-import torch
 from torch import nn
-from torch.nn import functional as F
 
 from ftunlearn.errors import UnlearnError
 from ftunlearn.methods.base import Context, Samples, Unlearner, register
-from ftunlearn.methods.common import (
-    RandomWrongLabels,
-    TrainingHyperparameters,
-    batches_of,
-    check_fraction,
-    train,
-)
+from ftunlearn.methods.common import TrainingHyperparameters, check_fraction, train
+from ftunlearn.methods.relabel import RelabelledUnion
 from ftunlearn.methods.saliency import (
     Masks,
     MaskScope,
@@ -34,7 +30,6 @@ from ftunlearn.methods.saliency import (
     gradient_saliency,
     select_top,
 )
-from ftunlearn.training import Batch, LossFn, ZippedBatches
 
 
 @dataclass(frozen=True)
@@ -53,11 +48,6 @@ class SaliencyUnlearningConfig(TrainingHyperparameters):
     """``global`` (default, as the reference ranks all weights together) or ``tensor``."""
     statistic: SaliencyStatistic = "sum"
     """``sum`` = |Σ_{D_f} ∇ℓ| (default, the paper's saliency) or ``abs-sum`` = Σ |∇ℓ_i|."""
-    retain_weight: float = 1.0
-    """β, the weight of CE on D_r next to the random-label loss on D_f; > 0. Default 1.0
-    (chosen here; the paper tunes it, the reference code mixes both sets in one loader)."""
-    forget_batch_size: int | None = None
-    """Forget samples per step; ``None`` (default) uses ``batch_size``."""
 
     def check(self) -> None:
         super().check()
@@ -68,13 +58,6 @@ class SaliencyUnlearningConfig(TrainingHyperparameters):
             raise UnlearnError(f"scope must be global or tensor, got {self.scope!r}")
         if self.statistic not in ("sum", "abs-sum"):
             raise UnlearnError(f"statistic must be sum or abs-sum, got {self.statistic!r}")
-        if not self.retain_weight > 0:
-            raise UnlearnError(f"retain_weight must be > 0, got {self.retain_weight}")
-        if self.forget_batch_size is not None and self.forget_batch_size < 1:
-            raise UnlearnError(
-                f"forget_batch_size must be >= 1 (or None for batch_size), "
-                f"got {self.forget_batch_size}"
-            )
 
 
 def forget_saliency_mask(
@@ -85,38 +68,20 @@ def forget_saliency_mask(
     return select_top(scores, config.gamma, scope=config.scope, select=config.select)
 
 
-def relabel_loss(retain_weight: float) -> LossFn:
-    """``CE(forget batch, wrong labels) + β · CE(retain batch)`` for ``(x_r, y_r, x_f, ỹ_f)``."""
-
-    def loss(model: nn.Module, batch: Batch) -> torch.Tensor:
-        x_r, y_r, x_f, wrong = batch
-        logits = model(torch.cat([x_r, x_f]))
-        retained, forgotten = logits[: len(y_r)], logits[len(y_r) :]
-        return F.cross_entropy(forgotten, wrong) + retain_weight * F.cross_entropy(retained, y_r)
-
-    return loss
-
-
 @register
 class SaliencyUnlearning(Unlearner):
     """Random-label unlearning restricted to the forget set's salient weights."""
 
     name = "salun"
     Config = SaliencyUnlearningConfig
-    summary = "random labels on D_f plus CE on D_r, updating only D_f's salient weights"
+    summary = "rl (random wrong labels on D_f mixed with D_r) updating only D_f's salient weights"
 
     def run(
         self, model: nn.Module, retain: Samples, forget: Samples, context: Context
     ) -> nn.Module:
         config = cast(SaliencyUnlearningConfig, self.config)
         updated = forget_saliency_mask(model, forget, config, context)
-        forget_batch = config.forget_batch_size or config.batch_size
-        batches = ZippedBatches(
-            batches_of(retain, config.batch_size),
-            RandomWrongLabels(forget, context.num_classes, forget_batch),
-        )
-        train(
-            model, batches, config, context, loss_fn=relabel_loss(config.retain_weight),
-            desc="salun", frozen=frozen_outside(model, updated),
-        )
+        batches = RelabelledUnion.of(retain, forget, context.num_classes, config.batch_size)
+        train(model, batches, config, context, desc="salun",
+              frozen=frozen_outside(model, updated))
         return model

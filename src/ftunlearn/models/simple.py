@@ -28,7 +28,7 @@ def mlp(
 
 @register_model("cnn")
 def cnn(
-    input_shape: tuple[int, ...], num_classes: int, *, width: int = 32, hidden: int = 128
+    input_shape: tuple[int, ...], num_classes: int, *, width: int = 16, hidden: int = 64
 ) -> nn.Module:
     """Two 3x3 conv-ReLU-maxpool stages (``width``, ``2*width`` channels) and a 2-layer head."""
     if len(input_shape) != 3:

@@ -1,0 +1,118 @@
+"""Sweep wall time: the in-process executor against Ray with N workers, on the same sweep.
+
+Both runs start from an empty checkpoint cache, so each trains its own original and golden
+models; the Ray instance is started before its run is timed (its start-up is reported apart).
+Also reports how far the two runs' metrics are apart (timings excluded): Ray cells use
+``--cpus-per-cell`` torch threads, the local run torch's default, so they can differ in the
+last digits. Writes JSON (default ``benchmarks/results/executors.json``).
+
+    .venv/bin/python benchmarks/bench_executors.py --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from ftunlearn.experiments.config import BenchConfig, parse_methods
+from ftunlearn.experiments.executors import ExecutorOptions
+from ftunlearn.experiments.presets import QUICK_RECIPE
+from ftunlearn.experiments.runner import bench
+from ftunlearn.experiments.store import ResultStore
+
+TIMING_KEYS = ("rte_seconds", "rte_ratio")
+
+
+def timed_bench(config: BenchConfig, root: Path, executor: str, cpus_per_cell: float) -> float:
+    options = ExecutorOptions(cache_dir=root / "cache", progress=False,
+                              cpus_per_cell=cpus_per_cell)
+    started = time.perf_counter()
+    outcome = bench(config, root / "run", executor=executor, options=options)
+    seconds = time.perf_counter() - started
+    if outcome.failed:
+        sys.exit(f"{executor}: {outcome.failed} cell(s) failed; see {root / 'run'}")
+    return seconds
+
+
+def metrics_by_cell(run_dir: Path) -> dict[str, dict[str, float]]:
+    with ResultStore(run_dir / "results.sqlite", create=False) as store:
+        return {row.cell_key: row.metrics for row in store.results()}
+
+
+def largest_difference(a: dict[str, dict[str, float]], b: dict[str, dict[str, float]]) -> float:
+    """The largest absolute difference of a non-timing metric between the two runs' cells."""
+    if a.keys() != b.keys():
+        sys.exit(f"the runs hold different cells: {sorted(a.keys() ^ b.keys())}")
+    worst = 0.0
+    for key, metrics in a.items():
+        for name, value in metrics.items():
+            if name in TIMING_KEYS or (math.isnan(value) and math.isnan(b[key][name])):
+                continue
+            worst = max(worst, abs(value - b[key][name]))
+    return worst
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="digits")
+    parser.add_argument("--model", default="mlp")
+    parser.add_argument("--methods", default="ft,dr-ft,ga,neggrad+,rl,l1-sparse")
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="Ray CPUs (one cell each)")
+    parser.add_argument("--work-dir", type=Path, help="where the runs go (default: a temp dir)")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/executors.json"))
+    args = parser.parse_args()
+
+    import ray
+
+    config = BenchConfig(dataset=args.dataset, model=args.model, forget="random:0.1",
+                         methods=parse_methods(args.methods), seeds=tuple(range(args.seeds)),
+                         recipe=QUICK_RECIPE, device="cpu")
+    with tempfile.TemporaryDirectory(prefix="bench-executors-") as scratch:
+        root = args.work_dir or Path(scratch)
+        load_before = os.getloadavg()
+        local_seconds = timed_bench(config, root / "local", "local", 1.0)
+        started = time.perf_counter()
+        ray.init(num_cpus=args.workers, include_dashboard=False, logging_level="ERROR")
+        ray_startup = time.perf_counter() - started
+        try:
+            ray_seconds = timed_bench(config, root / "ray", "ray", 1.0)
+        finally:
+            ray.shutdown()
+        load_after = os.getloadavg()
+        difference = largest_difference(metrics_by_cell(root / "local" / "run"),
+                                        metrics_by_cell(root / "ray" / "run"))
+    cells = len(config.seeds) * (len(config.methods) + 1)
+    result = {
+        "benchmark": "executors_local_vs_ray",
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "dataset": config.dataset, "model": config.model, "methods": list(config.methods),
+        "seeds": len(config.seeds), "cells": cells, "recipe": config.recipe.to_dict(),
+        "ray_workers": args.workers, "local_torch_threads": torch.get_num_threads(),
+        "local_seconds": local_seconds, "ray_seconds": ray_seconds,
+        "ray_startup_seconds": ray_startup,
+        "speedup": local_seconds / ray_seconds,
+        "speedup_with_startup": local_seconds / (ray_seconds + ray_startup),
+        "largest_metric_difference": difference,
+        "cpu_count": os.cpu_count(), "load_average_before": load_before,
+        "load_average_after": load_after, "torch": torch.__version__,
+        "ray": ray.__version__, "machine": platform.processor() or platform.machine(),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    print(json.dumps({k: result[k] for k in (
+        "cells", "local_seconds", "ray_seconds", "ray_startup_seconds", "speedup",
+        "speedup_with_startup", "largest_metric_difference")}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""The command line: exit codes, messages without tracebacks, config precedence, a real run."""
+
+import json
+
+import pytest
+
+from ftunlearn.cli import _bench_configs, build_parser, main
+
+
+def test_list_names_every_registry(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("digits", "fashion-mnist", "cnn", "resnet18", "dr-ft", "rbm", "quick"):
+        assert name in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["bench", "--out", "{tmp}/r", "--methods", "nope"], "unknown method 'nope'"),
+        (["bench", "--out", "{tmp}/r", "--dataset", "imagenet"], "unknown dataset"),
+        (["bench", "--out", "{tmp}/r", "--hp", "ft.alpha"], "METHOD.KEY=VALUE"),
+        (["bench", "--out", "{tmp}/r", "--recipe", "lr=-1"], "lr must be > 0"),
+        (["bench", "--out", "{tmp}/r", "--config", "{tmp}/missing.toml"], "does not exist"),
+        (["report", "{tmp}/nothing"], "ftunlearn bench"),
+    ],
+)
+def test_user_errors_exit_2_with_one_line(tmp_path, capsys, argv, message):
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_preset_then_config_then_flags(tmp_path):
+    config_file = tmp_path / "run.toml"
+    config_file.write_text(
+        'model = "mlp:hidden=8"\nseeds = "0,4"\nmethods = ["ft", "dr-ft"]\n'
+        '[recipe]\nepochs = 3\n[hyperparameters.dr-ft]\nalpha = 0.25\n'
+    )
+    args = build_parser().parse_args([
+        "bench", "--preset", "quick", "--config", str(config_file), "--out", str(tmp_path / "o"),
+        "--seeds", "2", "--hp", "dr-ft.epochs=1", "--recipe", "lr=0.2",
+    ])
+    [(out, config)] = _bench_configs(args)
+    assert out == tmp_path / "o"
+    assert config.dataset == "digits"  # from the preset
+    assert config.model == "mlp:hidden=8"  # the file beats the preset
+    assert config.seeds == (0, 1)  # the flag beats the file
+    assert config.methods == ("ft", "dr-ft")
+    assert (config.recipe.epochs, config.recipe.lr, config.recipe.batch_size) == (3, 0.2, 64)
+    assert config.hyperparameters["dr-ft"] == {"alpha": 0.25, "epochs": "1"}
+
+
+def test_paper_preset_has_a_run_per_forget_spec(tmp_path):
+    args = build_parser().parse_args(["bench", "--preset", "paper", "--out", str(tmp_path)])
+    runs = _bench_configs(args)
+    assert [(out.name, c.forget) for out, c in runs] == [
+        ("random-10", "random:0.1"), ("class-3", "class:3")]
+    assert all(c.dataset == "fashion-mnist" and c.model.startswith("cnn") for _, c in runs)
+
+
+def test_bench_then_report_end_to_end(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["bench", "--dataset", "digits", "--model", "mlp:hidden=16,depth=1", "--methods",
+            "ft", "--seeds", "1", "--recipe", "epochs=2", "--hp", "ft.epochs=1", "--out",
+            str(out), "--cache-dir", str(tmp_path / "cache"), "--no-progress", "--device", "cpu"]
+    assert main(argv) == 0
+    assert "cells: 2 run, 0 already done, 0 failed" in capsys.readouterr().out
+    summary = (out / "summary.csv").read_text().splitlines()
+    assert summary[0].startswith("method,n_seeds,UA_mean,UA_std")
+    assert [line.split(",")[0] for line in summary[1:]] == ["golden", "ft"]
+    assert json.loads((out / "run.json").read_text())["config"]["methods"] == ["ft"]
+    assert main(argv) == 0
+    assert "cells: 0 run, 2 already done" in capsys.readouterr().out
+    assert main(["report", str(out)]) == 0
+    assert (out / "report.html").read_text().count("data:image/png;base64") >= 3
