@@ -14,7 +14,7 @@ EXPECTED = {"retrain", "ft", "dr-ft", "rbm", "salun", "ga", "neggrad+", "rl", "l
 
 
 def test_registry_holds_every_method_of_the_issue():
-    assert EXPECTED <= set(available_methods())
+    assert set(available_methods()) >= EXPECTED
 
 
 def test_cli_strings_are_coerced_to_declared_types():
