@@ -108,8 +108,8 @@ def markdown(name: str, summary: dict[str, object]) -> str:
              "|---|---:|---:|---:|"]
     for row in summary["methods"]:  # type: ignore[union-attr]
         label = "golden (the retrain itself)" if row["method"] == GOLDEN else row["method"]
-        lines.append(f"| {label} | {row['seeds']} | {row['seconds_mean']:.1f} ± "
-                     f"{row['seconds_std']:.1f} | {row['ratio_mean']:.3f} ± "
+        lines.append(f"| {label} | {row['seeds']} | {row['seconds_mean']:.2f} ± "
+                     f"{row['seconds_std']:.2f} | {row['ratio_mean']:.3f} ± "
                      f"{row['ratio_std']:.3f} |")
     return "\n".join(lines)
 

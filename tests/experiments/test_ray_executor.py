@@ -18,6 +18,7 @@ import pytest
 import torch
 
 from ftunlearn.errors import UnlearnError
+from ftunlearn.experiments.cells import plan_cells
 from ftunlearn.experiments.config import BenchConfig
 from ftunlearn.experiments.executors import ExecutorOptions, make_executor, register_executor
 from ftunlearn.experiments.runner import bench
@@ -90,8 +91,9 @@ def ray_cluster():
 
     here = Path(__file__).resolve().parent
     paths = [str(here), str(here.parent.parent), os.environ.get("PYTHONPATH", "")]
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(p for p in paths if p)}})
+    python_path = os.pathsep.join(p for p in paths if p)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR",
+             log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": python_path}})
     yield ray
     ray.shutdown()
 
@@ -198,8 +200,10 @@ def test_ray_executor_without_ray_says_how_to_install(monkeypatch, tmp_path):
 ])
 def test_requests_no_node_can_meet_are_refused(ray_cluster, tmp_path, cpus, gpus, device,
                                                message):
+    from ftunlearn.experiments.ray_executor import RayExecutor
+
     options = ExecutorOptions(cache_dir=tmp_path, progress=False, cpus_per_cell=cpus,
                               gpus_per_cell=gpus)
+    config = sweep(device=device)
     with pytest.raises(UnlearnError, match=message):
-        bench(sweep(device=device), tmp_path / "run", executor="ray", options=options)
-    assert stored(tmp_path / "run") == {}
+        next(RayExecutor(options).run(config, plan_cells(config)))

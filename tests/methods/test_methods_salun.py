@@ -72,8 +72,8 @@ def test_smallest_selects_from_the_other_end(tiny_task) -> None:
 
 
 def test_salun_updating_every_weight_is_rl(run_method) -> None:
-    masked = run_method("salun", seed=6, gamma=1.0).model
-    plain = run_method("rl", seed=6).model
+    masked = run_method("salun", seed=6, gamma=1.0, lr=0.03, epochs=3).model
+    plain = run_method("rl", seed=6, lr=0.03, epochs=3).model
     assert all(torch.equal(a, b) for a, b in zip(masked.parameters(), plain.parameters(),
                                                  strict=True))
 

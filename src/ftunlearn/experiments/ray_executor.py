@@ -158,8 +158,10 @@ def _describe(ray: ModuleType, error: BaseException, max_retries: int) -> str:
 class RayExecutor:
     """Runs cells as Ray tasks, ``cpus_per_cell`` CPUs and ``gpus_per_cell`` GPUs each.
 
-    Connects to ``options.ray_address`` when given, else to the Ray instance this process
-    already has, else starts a local one (no dashboard) and shuts it down when the run ends.
+    Uses the Ray instance this process already has; else connects to ``options.ray_address``
+    (``auto``: Ray's own discovery, ``RAY_ADDRESS`` or the cluster started on this machine);
+    else starts a local instance (no dashboard). It disconnects from, or shuts down, only what
+    it connected to or started.
     ``on_epoch`` is not called: progress is reported per finished cell.
     """
 
@@ -182,9 +184,9 @@ class RayExecutor:
         if ray.is_initialized():
             yield
             return
-        settings: dict[str, Any] = {"address": self.options.ray_address,
-                                    "logging_level": logging.WARNING}
-        if self.options.ray_address is None:
+        address = self.options.ray_address or "local"
+        settings: dict[str, Any] = {"address": address, "logging_level": logging.WARNING}
+        if address == "local":
             settings["include_dashboard"] = False
         try:
             ray.init(**settings)

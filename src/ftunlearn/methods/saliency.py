@@ -63,8 +63,8 @@ def gradient_saliency(
     picks how ``abs-sum`` gets per-sample gradients: ``vmap`` (torch.func, in chunks), ``loop``
     (one backward pass per sample; also for models whose layers vmap cannot batch) or ``auto``
     (vmap on a GPU; loop on the CPU, where it is as fast for small models and skips torch.func's
-    one-off start-up of about two seconds).
-    The model's weights and mode are left as they were.
+    one-off start-up of about two seconds). The model is moved to ``device``; its weights and
+    its training mode are left as they were.
     """
     if statistic not in ("sum", "abs-sum"):
         raise UnlearnError(f"saliency statistic must be 'sum' or 'abs-sum', got {statistic!r}")
@@ -105,6 +105,9 @@ def _chosen_parameters(model: nn.Module, names: Collection[str] | None) -> dict[
         raise UnlearnError(f"saliency asked for unknown parameters {unknown[:5]}")
     if not wanted:
         raise UnlearnError("the model has no parameter that requires grad: nothing to score")
+    fixed = [name for name in wanted if not params[name].requires_grad]
+    if fixed:
+        raise UnlearnError(f"saliency needs parameters that require grad; {fixed[:5]} do not")
     return {name: params[name] for name in wanted}
 
 
