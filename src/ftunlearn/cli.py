@@ -55,6 +55,8 @@ def _add_bench_parser(subparsers: argparse._SubParsersAction) -> None:
                         "a local one)")
     parser.add_argument("--cpus-per-cell", type=float, default=1.0, help="Ray CPUs per cell")
     parser.add_argument("--gpus-per-cell", type=float, default=0.0, help="Ray GPUs per cell")
+    parser.add_argument("--threads", type=int, help="torch threads per process for the local "
+                        "executor (default: torch's choice; 1 is fastest on a busy machine)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--no-report", action="store_true", help="skip the report at the end")
     parser.set_defaults(func=_run_bench)
@@ -106,7 +108,11 @@ def _bench_configs(args: argparse.Namespace) -> list[tuple[Path, Any]]:
                   **_recipe_overrides(args.recipe)}
         if recipe:
             merged["recipe"] = recipe
-        hyper = {m: dict(h) for m, h in merged.get("hyperparameters", {}).items()}
+        chosen = set(cfg.parse_methods(merged.get("methods", "all")))
+        # a preset's settings for methods the file or flags dropped do not apply
+        hyper = {m: dict(h) for m, h in values.get("hyperparameters", {}).items() if m in chosen}
+        for method, items in file_values.get("hyperparameters", {}).items():
+            hyper.setdefault(method, {}).update(items)
         for method, items in cfg.parse_overrides(args.hp).items():
             hyper.setdefault(method, {}).update(items)
         merged["hyperparameters"] = hyper
@@ -123,8 +129,10 @@ def _run_bench(args: argparse.Namespace) -> int:
     options = ExecutorOptions(
         cache_dir=args.cache_dir or default_cache_dir(), progress=not args.no_progress,
         ray_address=args.ray_address, cpus_per_cell=args.cpus_per_cell,
-        gpus_per_cell=args.gpus_per_cell,
+        gpus_per_cell=args.gpus_per_cell, threads=args.threads,
     )
+    if args.threads is not None and args.threads < 1:
+        raise UnlearnError(f"--threads must be >= 1, got {args.threads}")
     failures = 0
     for out_dir, config in _bench_configs(args):
         print(f"bench: {config.dataset} / {config.model} / forget {config.forget} / "

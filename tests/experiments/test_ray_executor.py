@@ -185,6 +185,20 @@ def test_killed_worker_without_retries_fails_its_cell_and_a_rerun_completes(
         assert after[key] == row
 
 
+@pytest.mark.ray
+@skip_without_ray
+def test_failed_preparation_fails_every_cell_of_its_seed(ray_cluster, tmp_path):
+    config = sweep(methods=("ft",), hyperparameters={}, seeds=(0,),
+                   recipe=Recipe(epochs=1, batch_size=64, lr=1e6))  # the original diverges
+    outcome = bench(config, tmp_path / "run", executor="ray",
+                    options=ExecutorOptions(cache_dir=tmp_path / "cache", progress=False))
+    assert (outcome.planned, outcome.finished, outcome.failed) == (2, 0, 2)
+    rows = stored(tmp_path / "run").values()
+    assert sorted(r.method for r in rows) == ["ft", "golden"]
+    assert all(r.status == "failed" and "original seed 0: the loss became nan" in r.error
+               for r in rows)
+
+
 def test_ray_executor_without_ray_says_how_to_install(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "ray", None)  # makes `import ray` raise ImportError
     with pytest.raises(UnlearnError, match=r"pip install 'ftunlearn\[ray\]'"):

@@ -261,7 +261,7 @@ class RayExecutor:
             return self.ray.get(ref)
         except self.ray.exceptions.RayError as error:
             what = "golden row" if cell.method == GOLDEN else f"cell {cell.method}"
-            log.warning("%s seed %d returned no result: %s", what, cell.seed, error)
+            log.debug("%s seed %d returned no result: %s", what, cell.seed, error)
             return lost_cell(config, cell, submitted_at,
                              _describe(self.ray, error, self.max_retries))
 
