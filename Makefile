@@ -33,12 +33,14 @@ fashion-mnist:
 	  echo "      or pass --data-dir to a folder with its idx files. The demo runs on digits."; \
 	fi
 
+# One torch/BLAS thread per test process: the tests' models are tiny, and two threads on a
+# busy 2-core machine are many times slower than one.
 test: $(STAMP) fashion-mnist
-	$(BIN)/pytest -q
+	OMP_NUM_THREADS=1 $(BIN)/pytest -q
 
 demo: $(STAMP) fashion-mnist
 	$(BIN)/ftunlearn theory --out runs/demo/theory
-	$(BIN)/ftunlearn bench --preset quick --out runs/demo/quick --cache-dir runs/cache
+	$(BIN)/ftunlearn bench --preset quick --out runs/demo/quick --cache-dir runs/cache --threads 1
 	@echo
 	@echo "linear lab:  runs/demo/theory/ (results.json, results.csv, figures)"
 	@echo "benchmark:   runs/demo/quick/report.html, report.md, summary.csv"

@@ -9,6 +9,9 @@ so only the 1-thread run is expected to match exactly. Writes JSON (default
 ``benchmarks/results/executors.json``).
 
     .venv/bin/python benchmarks/bench_executors.py --workers 2
+    .venv/bin/python benchmarks/bench_executors.py --dataset npz --data-dir FILE.npz \
+        --model cnn --recipe paper --methods ft,dr-ft,rl --local-threads 1 \
+        --out benchmarks/results/executors_cnn.json
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import torch
 
 from ftunlearn.experiments.config import BenchConfig, parse_methods
 from ftunlearn.experiments.executors import ExecutorOptions
-from ftunlearn.experiments.presets import QUICK_RECIPE
+from ftunlearn.experiments.presets import PAPER_RECIPE, QUICK_RECIPE
 from ftunlearn.experiments.runner import bench
 from ftunlearn.experiments.store import ResultStore
 
@@ -66,6 +69,9 @@ def largest_difference(a: dict[str, dict[str, float]], b: dict[str, dict[str, fl
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="digits")
+    parser.add_argument("--data-dir", help="the dataset's files (an npz file for --dataset npz)")
+    parser.add_argument("--recipe", default="quick", choices=("quick", "paper"),
+                        help="the original/golden recipe of that preset")
     parser.add_argument("--model", default="mlp")
     parser.add_argument("--methods", default="ft,dr-ft,ga,neggrad+,rl,l1-sparse")
     parser.add_argument("--seeds", type=int, default=2)
@@ -81,9 +87,11 @@ def main() -> None:
 
     default_threads = torch.get_num_threads()
     thread_counts = [int(v) or default_threads for v in args.local_threads.split(",")]
-    config = BenchConfig(dataset=args.dataset, model=args.model, forget="random:0.1",
-                         methods=parse_methods(args.methods), seeds=tuple(range(args.seeds)),
-                         recipe=QUICK_RECIPE, device="cpu")
+    config = BenchConfig(dataset=args.dataset, data_dir=args.data_dir, model=args.model,
+                         forget="random:0.1", methods=parse_methods(args.methods),
+                         seeds=tuple(range(args.seeds)),
+                         recipe=QUICK_RECIPE if args.recipe == "quick" else PAPER_RECIPE,
+                         device="cpu")
     with tempfile.TemporaryDirectory(prefix="bench-executors-") as scratch:
         root = args.work_dir or Path(scratch)
         load_before = os.getloadavg()
@@ -113,7 +121,8 @@ def main() -> None:
     result = {
         "benchmark": "executors_local_vs_ray",
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "dataset": config.dataset, "model": config.model, "methods": list(config.methods),
+        "dataset": config.dataset, "data_dir": config.data_dir, "model": config.model,
+        "methods": list(config.methods),
         "seeds": len(config.seeds), "cells": len(config.seeds) * (len(config.methods) + 1),
         "recipe": config.recipe.to_dict(), "ray_workers": args.workers,
         "ray_torch_threads_per_cell": 1, "ray_seconds": ray_seconds,

@@ -77,6 +77,14 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
+def _epochs(rows: list[CellResult]) -> str:
+    """The passes over the data the rows' method made (the recipe's for golden and retrain)."""
+    values = sorted({
+        row.config["recipe"]["epochs"] if row.method in (GOLDEN, "retrain")
+        else row.hyperparameters.get("epochs", "-") for row in rows}, key=str)
+    return ",".join(str(v) for v in values)
+
+
 def ratio_table(rows: list[CellResult]) -> dict[str, object]:
     """Per method (the golden row first), mean ± std over seeds: seconds, the ratio to the
     golden model's training time (``rte_ratio``) and, when ``retrain`` ran, the ratio to the
@@ -96,7 +104,7 @@ def ratio_table(rows: list[CellResult]) -> dict[str, object]:
         to_cell = [row.metrics["rte_seconds"] / retrain_cell[row.seed] for row in mine
                    if row.seed in retrain_cell]
         cell_ratio = _mean_std(to_cell) if to_cell else nan
-        table.append({"method": method, "seeds": len(mine),
+        table.append({"method": method, "seeds": len(mine), "epochs": _epochs(mine),
                       "seconds_mean": seconds[0], "seconds_std": seconds[1],
                       "ratio_mean": ratio[0], "ratio_std": ratio[1],
                       "ratio_to_retrain_cell_mean": cell_ratio[0],
@@ -113,12 +121,13 @@ def markdown(name: str, summary: dict[str, object]) -> str:
     if data == "npz" and summary["data_dir"]:
         data = f"{data} ({Path(str(summary['data_dir'])).stem})"
     lines = [f"### {name}: {data} / {summary['model']} / forget {summary['forget']}", "",
-             "| method | seeds | seconds | RTE ratio (to the golden's training) | "
+             "| method | epochs | seeds | seconds | RTE ratio (to the golden's training) | "
              "to the `retrain` cell |",
-             "|---|---:|---:|---:|---:|"]
+             "|---|---:|---:|---:|---:|---:|"]
     for row in summary["methods"]:  # type: ignore[union-attr]
         label = "golden (its training)" if row["method"] == GOLDEN else row["method"]
-        lines.append(f"| {label} | {row['seeds']} | {row['seconds_mean']:.2f} ± "
+        lines.append(f"| {label} | {row['epochs']} | {row['seeds']} | "
+                     f"{row['seconds_mean']:.2f} ± "
                      f"{row['seconds_std']:.2f} | {row['ratio_mean']:.3f} ± "
                      f"{row['ratio_std']:.3f} | {row['ratio_to_retrain_cell_mean']:.3f} ± "
                      f"{row['ratio_to_retrain_cell_std']:.3f} |")

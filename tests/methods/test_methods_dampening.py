@@ -49,20 +49,34 @@ def test_dampening_rule_by_hand():
     torch.testing.assert_close(factor, torch.tensor([1.0, 0.75, 0.0, 1.0, 1.0, 1.0]))
 
 
+def batch_sizes(n, batch_size):
+    """⌈n / batch_size⌉ consecutive batch sizes differing by at most one, larger ones first."""
+    count = -(-n // batch_size)
+    return [n // count + (1 if i < n % count else 0) for i in range(count)]
+
+
 def squared_batch_gradients(model, samples, batch_size):
-    """The importances by the definition, one autograd call per consecutive mini-batch."""
+    """The importances by the definition, one autograd call per mini-batch."""
     totals = [torch.zeros_like(p) for p in model.parameters()]
-    count = 0
-    for start in range(0, len(samples), batch_size):
-        x, y = samples.x[start : start + batch_size], samples.y[start : start + batch_size]
+    sizes = batch_sizes(len(samples), batch_size)
+    start = 0
+    for size in sizes:
+        x, y = samples.x[start : start + size], samples.y[start : start + size]
         grads = torch.autograd.grad(F.cross_entropy(model(x), y), list(model.parameters()))
         totals = [t + g.square() for t, g in zip(totals, grads, strict=True)]
-        count += 1
-    return {name: t / count for (name, _), t in zip(model.named_parameters(), totals,
-                                                       strict=True)}
+        start += size
+    return {name: t / len(sizes) for (name, _), t in zip(model.named_parameters(), totals,
+                                                            strict=True)}
 
 
-@pytest.mark.parametrize("batch_size", [1, 50])
+def test_batches_are_near_equal():
+    # 144 samples at batch 128: two batches of 72, not 128 + 16.
+    assert batch_sizes(144, 128) == [72, 72]
+    assert batch_sizes(10, 4) == [4, 3, 3]
+    assert batch_sizes(5, 1) == [1, 1, 1, 1, 1]
+
+
+@pytest.mark.parametrize("batch_size", [1, 50, 128])
 def test_importances_match_the_definition(tiny_task, batch_size):
     model = tiny_task.fresh_model()
     got = fisher_diagonal(model, tiny_task.retain, batch_size, CPU)

@@ -156,7 +156,8 @@ def _describe(ray: ModuleType, error: BaseException, max_retries: int) -> str:
 
 
 class RayExecutor:
-    """Runs cells as Ray tasks, ``cpus_per_cell`` CPUs and ``gpus_per_cell`` GPUs each.
+    """Runs cells as Ray tasks, ``cpus_per_cell`` CPUs and ``gpus_per_cell`` GPUs each; a task
+    runs ``options.threads`` torch threads, by default the whole part of ``cpus_per_cell``.
 
     Uses the Ray instance this process already has; else connects to ``options.ray_address``
     (``auto``: Ray's own discovery, ``RAY_ADDRESS`` or the cluster started on this machine);
@@ -228,7 +229,7 @@ class RayExecutor:
                 "num_cpus": self.options.cpus_per_cell, "num_gpus": self.options.gpus_per_cell,
                 "max_retries": self.max_retries, "retry_exceptions": False,
             }
-            threads = max(1, int(self.options.cpus_per_cell))
+            threads = self.options.threads or max(1, int(self.options.cpus_per_cell))
             cache_dir = str(Path(self.options.cache_dir).expanduser().resolve())
             dataset = ray.put(load_dataset(config.dataset, config.data_dir))
             prepare = ray.remote(prepare_seed).options(name="ftunlearn-prepare", **resources)

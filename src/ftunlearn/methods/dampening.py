@@ -1,9 +1,14 @@
 """``ssd``: selective synaptic dampening (Foster et al. 2024, "Fast Machine Unlearning Without
 Retraining Through Selective Synaptic Dampening"). No training.
 
-Importances are diagonal Fisher estimates: for a set ``S`` cut into consecutive mini-batches
-``B_1..B_k`` (in order, no shuffling), ``I_S = (1/k) Σ_j (∇ CE(θ_o; B_j))²`` entry-wise, as the
-reference code computes them (``batch_size=1`` gives the per-sample empirical Fisher diagonal).
+Importances are diagonal Fisher estimates: for a set ``S`` cut in order into
+``k = ⌈|S| / batch_size⌉`` consecutive mini-batches ``B_1..B_k``,
+``I_S = (1/k) Σ_j (∇ CE(θ_o; B_j))²`` entry-wise, as the reference code computes them
+(``batch_size=1`` gives the per-sample empirical Fisher diagonal). One deliberate difference:
+the reference cuts batches of exactly ``batch_size`` plus a smaller remainder, and a small
+batch's squared mean gradient is inflated by its noise (a 16-sample remainder of a 144-sample
+forget set wiped out a quarter of digits' test accuracy); here the ``k`` batches differ in size
+by at most one.
 With ``I_D`` on the full training set ``D = D_r ∪ D_f`` and ``I_f`` on ``D_f``, every parameter
 entry with ``I_f > α·I_D`` is multiplied by ``min(λ·I_D / I_f, 1)``; all others are left
 bit-identical.
@@ -11,6 +16,7 @@ bit-identical.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import cast
 
@@ -31,10 +37,11 @@ from ftunlearn.training import eval_mode, to_device
 
 def fisher_diagonal(model: nn.Module, samples: Samples, batch_size: int, device: torch.device
                     ) -> dict[str, torch.Tensor]:
-    """Mean over consecutive mini-batches of the squared mini-batch mean-CE gradient.
+    """Mean over mini-batches of the squared mini-batch mean-CE gradient.
 
-    ``batch_size=1`` is the per-sample empirical Fisher diagonal ``mean_i g_i²``, computed with
-    vectorised per-sample gradients.
+    The set is cut, in order, into ``⌈n / batch_size⌉`` consecutive batches whose sizes differ
+    by at most one. ``batch_size=1`` is the per-sample empirical Fisher diagonal
+    ``mean_i g_i²``, computed with vectorised per-sample gradients.
     """
     params = trainable_parameters(model)
     if batch_size == 1:
@@ -46,15 +53,14 @@ def fisher_diagonal(model: nn.Module, samples: Samples, batch_size: int, device:
             flat += per_sample_gradients(model, part, chunk, device).square().sum(0)
         return unflatten(flat / len(samples), params)
     importances = {name: torch.zeros_like(p) for name, p in params.items()}
-    batches = 0
-    for start in range(0, len(samples), batch_size):
-        x = to_device(samples.x[start : start + batch_size], device)
-        y = to_device(samples.y[start : start + batch_size], device)
-        grads = torch.autograd.grad(F.cross_entropy(model(x), y), list(params.values()))
+    count = math.ceil(len(samples) / batch_size)
+    for x, y in zip(samples.x.tensor_split(count), samples.y.tensor_split(count), strict=True):
+        logits = model(to_device(x, device))
+        grads = torch.autograd.grad(F.cross_entropy(logits, to_device(y, device)),
+                                    list(params.values()))
         for importance, gradient in zip(importances.values(), grads, strict=True):
             importance += gradient.square()
-        batches += 1
-    return {name: importance / batches for name, importance in importances.items()}
+    return {name: importance / count for name, importance in importances.items()}
 
 
 def dampening_factors(importance_all: torch.Tensor, importance_forget: torch.Tensor,

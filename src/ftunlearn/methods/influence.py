@@ -34,8 +34,6 @@ from ftunlearn.training import eval_mode, to_device
 
 _PER_SAMPLE_ENTRIES = 1 << 25
 """Most per-sample gradient entries held at once while vmapping (128 MiB in float32)."""
-_BLOCK_COLUMNS = 1 << 14
-"""Columns of G converted to float64 at once (bounds the extra memory to m·16384 doubles)."""
 
 
 def trainable_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
@@ -93,25 +91,15 @@ def woodfisher_solve(gradients: torch.Tensor, vector: torch.Tensor, damping: flo
                      ) -> torch.Tensor:
     """``(λ·I + GᵀG/m)⁻¹ v`` for ``G = gradients`` (m×p), by the Woodbury identity.
 
-    Products are accumulated in float64 over blocks of columns; the result has ``vector``'s
-    dtype.
+    The products with G run in G's dtype; the m×m system ``m·λ·I + GGᵀ`` (diagonally
+    dominated by ``m·λ``) is solved in float64. The result has ``vector``'s dtype.
     """
-    m, width = gradients.shape
-    blocks = [(start, min(start + _BLOCK_COLUMNS, width))
-              for start in range(0, width, _BLOCK_COLUMNS)]
-    gram = torch.zeros(m, m, dtype=torch.float64, device=gradients.device)
-    projected = torch.zeros(m, dtype=torch.float64, device=gradients.device)
-    for start, stop in blocks:
-        block = gradients[:, start:stop].double()
-        gram += block @ block.T
-        projected += block @ vector[start:stop].double()
-    gram.diagonal().add_(m * damping)
-    coefficients = torch.linalg.solve(gram, projected)
-    result = torch.empty_like(vector)
-    for start, stop in blocks:
-        correction = coefficients @ gradients[:, start:stop].double()
-        result[start:stop] = (vector[start:stop].double() - correction) / damping
-    return result
+    m = gradients.shape[0]
+    system = (gradients @ gradients.T).double()
+    system.diagonal().add_(m * damping)
+    projected = (gradients @ vector.to(gradients.dtype)).double()
+    coefficients = torch.linalg.solve(system, projected).to(gradients.dtype)
+    return ((vector - coefficients @ gradients) / damping).to(vector.dtype)
 
 
 @dataclass(frozen=True)
