@@ -233,3 +233,9 @@ def test_hyperparameters_that_differ_between_seeds_are_flagged(tmp_path: Path) -
     ]
     paths = write_report(tmp_path, cells)
     assert "| ft | lr=0.01, init=(varies by seed) |" in paths.report_md.read_text()
+
+
+def test_retraining_from_scratch_is_not_a_candidate_for_best() -> None:
+    cells = [make_cell("golden", 0, avg_gap=0.0), make_cell("retrain", 0, avg_gap=0.0),
+             make_cell("ft", 0, avg_gap=2.0), make_cell("rbm", 0, avg_gap=0.5)]
+    assert summarize(cells).best == ("rbm",)
