@@ -1,0 +1,31 @@
+"""Copy a bench run's report artefacts into docs/ and print its main tables as Markdown.
+
+    .venv/bin/python docs/tools/collect_results.py runs/paper/random-10 docs/figures/results/paper-random-10
+
+Used to build docs/results.md from the tool's own reports; nothing here computes a number.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+ARTEFACTS = ("summary.csv", "ua_vs_ta.png", "avg_gap.png", "avg_gap_vs_rte.png",
+             "forget_loss_gap.png")
+
+
+def main(run_dir: Path, target: Path) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ARTEFACTS:
+        if (run_dir / name).exists():
+            shutil.copy2(run_dir / name, target / name)
+    report = (run_dir / "report.md").read_text().splitlines()
+    start = report.index("## Results")
+    end = next(i for i, line in enumerate(report) if line.startswith("## Plots"))
+    print("\n".join(line.replace("## ", "#### ", 1) if line.startswith("## ") else line
+                    for line in report[start:end]).strip())
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]), Path(sys.argv[2]))
