@@ -1,6 +1,6 @@
 """Copy a bench run's report artefacts into docs/ and print its main tables as Markdown.
 
-    .venv/bin/python docs/tools/collect_results.py runs/paper/random-10 docs/figures/results/paper-random-10
+    .venv/bin/python docs/tools/collect_results.py RUN_DIR docs/figures/results/NAME
 
 Used to build docs/results.md from the tool's own reports; nothing here computes a number.
 """
