@@ -9,7 +9,7 @@ import torch
 from ftunlearn.errors import UnlearnError
 from ftunlearn.experiments.config import BenchConfig
 from ftunlearn.experiments.executors import ExecutorOptions
-from ftunlearn.experiments.runner import bench
+from ftunlearn.experiments.runner import bench, run_results
 from ftunlearn.experiments.store import ResultStore
 from ftunlearn.methods import Hyperparameters, Unlearner, register
 from ftunlearn.training import Recipe
@@ -131,3 +131,11 @@ def test_bad_hyperparameters_fail_before_any_cell(tmp_path, options):
         bench(config(hyperparameters={"test-shift": {"nope": 1}}), tmp_path / "r",
               options=options)
     assert not (tmp_path / "r" / "results.sqlite").exists()
+
+
+def test_run_results_follow_the_configuration_not_the_write_order(tmp_path, options):
+    out = tmp_path / "run"
+    bench(config(methods=("test-shift",), seeds=(0,)), out, options=options)
+    bench(config(methods=("test-fail", "test-shift"), seeds=(0,)), out, options=options)
+    methods = [result.method for result in run_results(out)]
+    assert methods == ["golden", "test-fail", "test-shift"]

@@ -9,8 +9,8 @@ from ftunlearn.methods import unlearn
 from ftunlearn.methods.common import batches_of
 from ftunlearn.training import Recipe, fit, predict
 
-PLAIN_SGD = {"momentum": 0.0, "weight_decay": 0.0}
-"""One SGD step is then exactly ``θ − lr·∇``: no momentum, no weight decay."""
+PLAIN_SGD = {"momentum": 0.0, "weight_decay": 0.0, "grad_clip": None}
+"""One SGD step is then exactly ``θ − lr·∇``: no momentum, no weight decay, no clipping."""
 
 
 def run(task, method, seed=0, **hyperparameters):
@@ -76,7 +76,8 @@ def test_neggrad_plus_is_one_weighted_step_by_hand(tiny_task):
 def test_neggrad_plus_with_beta_one_is_fine_tuning_on_the_retain_set(tiny_task):
     # One epoch: the retain batches come first from the same generator, so the order matches
     # plain fine-tuning and the zero-weighted forget term adds exactly nothing.
-    result = run(tiny_task, "neggrad+", beta=1.0, epochs=1, lr=0.05, batch_size=32)
+    result = run(tiny_task, "neggrad+", beta=1.0, epochs=1, lr=0.05, batch_size=32,
+                 grad_clip=None)
     model = tiny_task.fresh_model()
     recipe = Recipe(epochs=1, batch_size=32, lr=0.05, momentum=0.9, weight_decay=5e-4,
                     schedule="constant")

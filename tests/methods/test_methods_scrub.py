@@ -94,7 +94,8 @@ def test_max_step_raises_and_min_step_lowers_the_divergence(tiny_task):
 def test_no_max_steps_and_zero_alpha_is_fine_tuning(tiny_task):
     # With msteps = 0 the run draws the same retain batches as fine-tuning for every epoch,
     # and γ = 1, α = 0 leaves exactly the cross-entropy.
-    result = run(tiny_task, msteps=0, alpha=0.0, gamma=1.0, epochs=3, lr=0.05, batch_size=32)
+    result = run(tiny_task, msteps=0, alpha=0.0, gamma=1.0, epochs=3, lr=0.05, batch_size=32,
+                 grad_clip=None)
     model = tiny_task.fresh_model()
     recipe = Recipe(epochs=3, batch_size=32, lr=0.05, momentum=0.9, weight_decay=5e-4,
                     schedule="constant")

@@ -120,7 +120,8 @@ def bench(
 
 
 def run_results(out_dir: str | Path) -> list[CellResult]:
-    """The stored cells (finished and failed) that belong to the run's latest configuration.
+    """The stored cells (finished and failed) of the run's latest configuration, in plan order
+    (so reports list methods as the configuration does, whenever each cell ran).
 
     Cells of an earlier configuration of the same folder (other hyperparameters, dropped
     methods or seeds) stay in the database but are left out of the report.
@@ -131,6 +132,7 @@ def run_results(out_dir: str | Path) -> list[CellResult]:
         raise UnlearnError(f"{out} holds no benchmark run (results.sqlite and {RUN_FILENAME}); "
                            f"run `ftunlearn bench --out {out}` first")
     config = config_from_mapping(json.loads(marker.read_text())["config"])
-    keys = {cell.key(config) for cell in plan_cells(config)}
+    position = {cell.key(config): index for index, cell in enumerate(plan_cells(config))}
     with ResultStore(out / RESULTS_FILENAME, create=False) as store:
-        return [result for result in store.results(status=None) if result.cell_key in keys]
+        stored = [result for result in store.results(status=None) if result.cell_key in position]
+    return sorted(stored, key=lambda result: position[result.cell_key])

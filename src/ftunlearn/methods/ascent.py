@@ -60,7 +60,8 @@ class GradientAscentConfig(TrainingHyperparameters):
     grad_clip: float | None = 1.0
     """Largest gradient norm per step. Default 1.0: chosen here. Ascent is unbounded; without a
     clip the forget loss overflowed to NaN within two epochs on Fashion-MNIST + cnn (the paper
-    preset). With it, each step moves the weights by at most ``lr``."""
+    preset). With it, each step's gradient has norm at most 1, so the weights drift at most
+    linearly in the number of steps."""
 
 
 @register
