@@ -86,7 +86,10 @@ class DampeningConfig(Hyperparameters):
     """Dampening constant λ (> 0): selected entries are scaled by ``min(λ·I_D/I_f, 1)``.
     Default 1: the paper and its reference code."""
     batch_size: int = 128
-    """Mini-batch size of the importance estimates. Default 128: the reference code's loaders."""
+    """Largest mini-batch of the importance estimates (the set is cut into ``⌈n/batch_size⌉``
+    near-equal batches; 1 gives the per-sample Fisher diagonal). Default 128: the reference
+    code's loaders. With per-sample importances ``I_D ≥ (n_f/n)·I_f``, so nothing can be selected
+    once ``n_f/n ≥ 1/α`` (e.g. one class of ten at α = 10)."""
 
     def check(self) -> None:
         problems = []
