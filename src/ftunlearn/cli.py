@@ -55,6 +55,8 @@ def _add_bench_parser(subparsers: argparse._SubParsersAction) -> None:
                         "a local one)")
     parser.add_argument("--cpus-per-cell", type=float, default=1.0, help="Ray CPUs per cell")
     parser.add_argument("--gpus-per-cell", type=float, default=0.0, help="Ray GPUs per cell")
+    parser.add_argument("--cell-retries", type=int, default=1, help="Ray: re-runs of a cell "
+                        "whose worker died before it is recorded as failed (default 1)")
     parser.add_argument("--threads", type=int, help="torch threads per process for the local "
                         "executor (default: torch's choice; 1 is fastest on a busy machine)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -129,7 +131,7 @@ def _run_bench(args: argparse.Namespace) -> int:
     options = ExecutorOptions(
         cache_dir=args.cache_dir or default_cache_dir(), progress=not args.no_progress,
         ray_address=args.ray_address, cpus_per_cell=args.cpus_per_cell,
-        gpus_per_cell=args.gpus_per_cell, threads=args.threads,
+        gpus_per_cell=args.gpus_per_cell, threads=args.threads, cell_retries=args.cell_retries,
     )
     if args.threads is not None and args.threads < 1:
         raise UnlearnError(f"--threads must be >= 1, got {args.threads}")

@@ -30,6 +30,9 @@ class ExecutorOptions:
     cpus_per_cell: float = 1.0
     gpus_per_cell: float = 0.0
     threads: int | None = None
+    cell_retries: int = 1
+    """How often the ray executor re-runs a cell whose worker died (killed, out of memory, node
+    lost) before recording it as failed; errors raised by the method itself are not retried."""
     """torch intra-op threads for the local executor (default: torch's own choice). One thread
     is much faster than two when other processes keep the cores busy."""
 

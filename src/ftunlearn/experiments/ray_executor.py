@@ -44,9 +44,6 @@ from ftunlearn.methods import method_class
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_RETRIES = 1
-"""How many times Ray reruns a cell (or a seed's preparation) whose worker died."""
-
 INSTALL_HINT = "pip install 'ftunlearn[ray]'"
 
 
@@ -167,8 +164,10 @@ class RayExecutor:
     """
 
     def __init__(
-        self, options: ExecutorOptions, *, max_retries: int = DEFAULT_MAX_RETRIES
+        self, options: ExecutorOptions, *, max_retries: int | None = None
     ) -> None:
+        if max_retries is None:
+            max_retries = options.cell_retries
         self.ray = import_ray()
         if not options.cpus_per_cell > 0:
             raise UnlearnError(f"--cpus-per-cell must be > 0, got {options.cpus_per_cell}")
