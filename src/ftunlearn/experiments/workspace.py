@@ -8,9 +8,11 @@ checkpoint cache, so each is trained once per (dataset, split, model, recipe, se
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from ftunlearn.data import Dataset, Split, load_dataset, make_split
@@ -67,7 +69,10 @@ class Workspace:
             "seed": seed,
         }
 
-    def _train_on(self, indices, seed: int, desc: str):  # type: ignore[no-untyped-def]
+    def _train_on(
+        self, indices: torch.Tensor | None, seed: int, desc: str
+    ) -> Callable[[nn.Module], None]:
+        """A trainer of a fresh model on the training set (or the rows ``indices``)."""
         data = self.dataset
         x, y = data.x_train, data.y_train
         if indices is not None:
