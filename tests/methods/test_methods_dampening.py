@@ -26,6 +26,7 @@ def run(task, retain=None, forget=None, seed=0, **hyperparameters):
 
 
 def test_contract(tiny_task):
+    # Class forgetting (SSD's main use), the split the checks below use too.
     retain, forget = class_zero_task(tiny_task)
     before = tiny_task.state()
     first = run(tiny_task, retain, forget)

@@ -62,10 +62,10 @@ def test_one_step_by_hand(tiny_task):
 
 
 def test_zero_gamma_is_fine_tuning_on_the_retain_set(tiny_task):
-    result = run(tiny_task, gamma=0.0, epochs=3, lr=0.05, batch_size=32)
+    result = run(tiny_task, gamma=0.0, epochs=3, lr=0.05, batch_size=32, schedule="cosine")
     model = tiny_task.fresh_model()
     recipe = Recipe(epochs=3, batch_size=32, lr=0.05, momentum=0.9, weight_decay=5e-4,
-                    schedule="constant")
+                    schedule="cosine")
     fit(model, batches_of(tiny_task.retain, 32), recipe, seed=0, device="cpu", progress=False)
     for name, value in model.state_dict().items():
         assert torch.equal(result.state_dict()[name], value), name
