@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ftunlearn.errors import UnlearnError
+from ftunlearn.values import parse_scalar
 
 
 def _add_bench_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -79,14 +80,9 @@ def _recipe_overrides(items: Sequence[str]) -> dict[str, Any]:
 
 
 def _literal(value: str) -> Any:
-    if value.lower() in ("none", "null"):
+    if value.strip().lower() in ("none", "null"):
         return None
-    for convert in (int, float):
-        try:
-            return convert(value)
-        except ValueError:
-            pass
-    return value
+    return parse_scalar(value)
 
 
 def _bench_configs(args: argparse.Namespace) -> list[tuple[Path, Any]]:

@@ -384,21 +384,16 @@ def predict(
 ) -> Predictions:
     """Logits (and per-sample losses when ``y`` is given) in evaluation mode, on the CPU."""
     target = resolve_device(device)
-    was_training = model.training
     model.to(target)
-    model.eval()
     logits: list[torch.Tensor] = []
     losses: list[torch.Tensor] = []
-    try:
-        with torch.inference_mode():
-            for start in range(0, int(x.shape[0]), batch_size):
-                out = model(to_device(x[start : start + batch_size], target)).float()
-                logits.append(out)
-                if y is not None:
-                    labels = to_device(y[start : start + batch_size], target)
-                    losses.append(F.cross_entropy(out, labels, reduction="none"))
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.inference_mode():
+        for start in range(0, int(x.shape[0]), batch_size):
+            out = model(to_device(x[start : start + batch_size], target)).float()
+            logits.append(out)
+            if y is not None:
+                labels = to_device(y[start : start + batch_size], target)
+                losses.append(F.cross_entropy(out, labels, reduction="none"))
     all_logits = torch.cat(logits).cpu() if logits else torch.empty(0, 0)
     all_losses = None
     if y is not None:

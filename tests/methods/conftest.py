@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from ftunlearn.methods.base import Samples, UnlearnResult, unlearn
+from ftunlearn.methods.common import batches_of
 from ftunlearn.models import build_model
 from ftunlearn.training import Recipe, TensorBatches, fit
 
@@ -170,3 +171,26 @@ def run_method(tiny_task: TinyTask) -> Callable[..., UnlearnResult]:
 def method_contract(tiny_task: TinyTask) -> Callable[..., UnlearnResult]:
     """``method_contract(method, **hyperparameters)``: ``check_contract`` on ``tiny_task``."""
     return partial(check_contract, tiny_task)
+
+
+def check_equals_fine_tuning(
+    task: TinyTask, result: nn.Module, *, epochs: int, lr: float, batch_size: int,
+    schedule: str = "constant",
+) -> None:
+    """Assert ``result`` is bit-identical to plain fine-tuning of the task's original on D_r
+    (SGD momentum 0.9, weight decay 5e-4, seed 0) with these settings."""
+    model = task.fresh_model()
+    recipe = Recipe(epochs=epochs, batch_size=batch_size, lr=lr, momentum=0.9,
+                    weight_decay=5e-4, schedule=schedule)
+    fit(model, batches_of(task.retain, batch_size), recipe, seed=0, device="cpu",
+        progress=False)
+    expected = model.state_dict()
+    for name, value in result.state_dict().items():
+        assert torch.equal(value, expected[name]), name
+
+
+@pytest.fixture(scope="session")
+def equals_fine_tuning(tiny_task: TinyTask) -> Callable[..., None]:
+    """``equals_fine_tuning(model, epochs=, lr=, batch_size=, schedule=)``: see
+    ``check_equals_fine_tuning``."""
+    return partial(check_equals_fine_tuning, tiny_task)

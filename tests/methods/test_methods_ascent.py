@@ -6,8 +6,7 @@ from torch.nn import functional as F
 
 from ftunlearn.errors import UnlearnError
 from ftunlearn.methods import unlearn
-from ftunlearn.methods.common import batches_of
-from ftunlearn.training import Recipe, fit, predict
+from ftunlearn.training import predict
 
 PLAIN_SGD = {"momentum": 0.0, "weight_decay": 0.0, "grad_clip": None}
 """One SGD step is then exactly ``θ − lr·∇``: no momentum, no weight decay, no clipping."""
@@ -60,17 +59,12 @@ def test_neggrad_plus_is_one_weighted_step_by_hand(tiny_task):
         torch.testing.assert_close(after, expected, rtol=0, atol=1e-6)
 
 
-def test_neggrad_plus_with_beta_one_is_fine_tuning_on_the_retain_set(tiny_task):
+def test_neggrad_plus_with_beta_one_is_fine_tuning_on_the_retain_set(tiny_task, equals_fine_tuning):
     # One epoch: the retain batches come first from the same generator, so the order matches
     # plain fine-tuning and the zero-weighted forget term adds exactly nothing.
     result = run(tiny_task, "neggrad+", beta=1.0, epochs=1, lr=0.05, batch_size=32,
                  grad_clip=None)
-    model = tiny_task.fresh_model()
-    recipe = Recipe(epochs=1, batch_size=32, lr=0.05, momentum=0.9, weight_decay=5e-4,
-                    schedule="constant")
-    fit(model, batches_of(tiny_task.retain, 32), recipe, seed=0, device="cpu", progress=False)
-    for name, value in model.state_dict().items():
-        assert torch.equal(result.state_dict()[name], value), name
+    equals_fine_tuning(result, epochs=1, lr=0.05, batch_size=32)
 
 
 def test_neggrad_plus_with_beta_zero_only_ascends(tiny_task):

@@ -10,7 +10,6 @@ from ftunlearn.errors import UnlearnError
 from ftunlearn.methods import unlearn
 from ftunlearn.methods.common import batches_of
 from ftunlearn.methods.scrub import ScrubConfig, ScrubLoss, ScrubSteps, distillation_divergence
-from ftunlearn.training import Recipe, fit
 
 
 def run(task, seed=0, **hyperparameters):
@@ -84,18 +83,13 @@ def test_max_step_raises_and_min_step_lowers_the_divergence(tiny_task):
     assert divergence(student, teacher, retain) < start
 
 
-def test_no_max_steps_and_zero_alpha_is_fine_tuning(tiny_task):
+def test_no_max_steps_and_zero_alpha_is_fine_tuning(tiny_task, equals_fine_tuning):
     # With msteps = 0 the run draws the same retain batches as fine-tuning for every epoch,
     # and γ = 1, α = 0 leaves exactly the cross-entropy.
     # The cosine schedule over the one pass equals the per-epoch one over the same steps.
     result = run(tiny_task, msteps=0, alpha=0.0, gamma=1.0, epochs=3, lr=0.05, batch_size=32,
                  grad_clip=None, schedule="cosine")
-    model = tiny_task.fresh_model()
-    recipe = Recipe(epochs=3, batch_size=32, lr=0.05, momentum=0.9, weight_decay=5e-4,
-                    schedule="cosine")
-    fit(model, batches_of(tiny_task.retain, 32), recipe, seed=0, device="cpu", progress=False)
-    for name, value in model.state_dict().items():
-        assert torch.equal(result.state_dict()[name], value), name
+    equals_fine_tuning(result, epochs=3, lr=0.05, batch_size=32, schedule="cosine")
 
 
 @pytest.mark.parametrize(("settings", "message"), [

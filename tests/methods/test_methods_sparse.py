@@ -6,9 +6,7 @@ from torch.nn import functional as F
 
 from ftunlearn.errors import UnlearnError
 from ftunlearn.methods import unlearn
-from ftunlearn.methods.common import batches_of
 from ftunlearn.methods.sparse import DecayingL1Loss, l1_norm
-from ftunlearn.training import Recipe, fit
 
 
 def run(task, seed=0, **hyperparameters):
@@ -61,14 +59,9 @@ def test_one_step_by_hand(tiny_task):
         torch.testing.assert_close(after, expected, rtol=0, atol=1e-6)
 
 
-def test_zero_gamma_is_fine_tuning_on_the_retain_set(tiny_task):
+def test_zero_gamma_is_fine_tuning_on_the_retain_set(tiny_task, equals_fine_tuning):
     result = run(tiny_task, gamma=0.0, epochs=3, lr=0.05, batch_size=32, schedule="cosine")
-    model = tiny_task.fresh_model()
-    recipe = Recipe(epochs=3, batch_size=32, lr=0.05, momentum=0.9, weight_decay=5e-4,
-                    schedule="cosine")
-    fit(model, batches_of(tiny_task.retain, 32), recipe, seed=0, device="cpu", progress=False)
-    for name, value in model.state_dict().items():
-        assert torch.equal(result.state_dict()[name], value), name
+    equals_fine_tuning(result, epochs=3, lr=0.05, batch_size=32, schedule="cosine")
 
 
 def test_l1_norm_ends_lower_than_fine_tuning(tiny_task):

@@ -23,6 +23,7 @@ from ftunlearn.linear.experiments import (
 from ftunlearn.linear.models import DR_TARGETS, MASK_RULES, MethodSpec
 from ftunlearn.linear.real import FEATURE_MAPS, FORGET_KINDS, RealFeatureSpec
 from ftunlearn.linear.scenarios import SyntheticSpec
+from ftunlearn.values import parse_scalar
 
 DEFAULT_OUT = "runs/theory"
 LIMIT = "limit"
@@ -193,15 +194,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _parse_value(text: str) -> object:
-    text = text.strip()
-    if text.lower() == LIMIT:
+    if text.strip().lower() == LIMIT:
         return None
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            continue
-    return text
+    return parse_scalar(text)
 
 
 def parse_sweep(text: str) -> Sweep:

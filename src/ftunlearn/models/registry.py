@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from ftunlearn.errors import UnlearnError
+from ftunlearn.values import parse_scalar
 
 ModelFactory = Callable[..., nn.Module]
 """``factory(input_shape, num_classes, **options) -> nn.Module``."""
@@ -71,17 +72,8 @@ def _parse_options(text: str, spec: str) -> dict[str, int | float | str]:
         key, eq, value = item.partition("=")
         if not eq or not key.isidentifier():
             raise UnlearnError(f"bad option {item!r} in model spec {spec!r}: write key=value")
-        options[key] = _parse_value(value)
+        options[key] = parse_scalar(value)
     return options
-
-
-def _parse_value(value: str) -> int | float | str:
-    for convert in (int, float):
-        try:
-            return convert(value)
-        except ValueError:
-            pass
-    return value
 
 
 def _import_factory(path: str) -> ModelFactory:
