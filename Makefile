@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 FASHION_DIR := /usr/share/datasets/fashion-mnist
 
-.PHONY: demo test lint benchmarks fashion-mnist clean
+.PHONY: demo test lint benchmarks fashion-mnist browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,9 +33,24 @@ fashion-mnist:
 	  echo "      or pass --data-dir to a folder with its idx files. The demo runs on digits."; \
 	fi
 
+# Debian's Chromium for the report's browser test (driven by the playwright package; no browser
+# download). Without apt the test skips and says why.
+browser:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+	  || echo "note: apt-get could not install chromium; the browser test skips"; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then \
+	  (sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null) \
+	  || echo "note: apt-get could not install chromium; the browser test skips"; \
+	else \
+	  echo "note: Chromium is missing: run 'apt-get install chromium' as root; the browser"; \
+	  echo "      test of report.html skips until then."; \
+	fi
+
 # One torch/BLAS thread per test process: the tests' models are tiny, and two threads on a
 # busy 2-core machine are many times slower than one.
-test: $(STAMP) fashion-mnist
+test: $(STAMP) fashion-mnist browser
 	OMP_NUM_THREADS=1 $(BIN)/pytest -q
 
 demo: $(STAMP) fashion-mnist
@@ -46,7 +61,7 @@ demo: $(STAMP) fashion-mnist
 	@echo "benchmark:   runs/demo/quick/report.html, report.md, summary.csv"
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks docs/tools
 
 benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/bench_fit_loop.py

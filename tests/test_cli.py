@@ -67,12 +67,16 @@ def test_bench_then_report_end_to_end(tmp_path, capsys):
             "ft", "--seeds", "1", "--recipe", "epochs=2", "--hp", "ft.epochs=1", "--out",
             str(out), "--cache-dir", str(tmp_path / "cache"), "--no-progress", "--device", "cpu"]
     assert main(argv) == 0
-    assert "cells: 2 run, 0 already done, 0 failed" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert "cells: 3 run, 0 already done, 0 failed" in printed.out
+    # the main table ends the run; without bars, one log line per finished cell
+    assert "Avg Gap" in printed.out and "│ ft " in printed.out
+    assert "cell 3/3: ft seed 0 ok" in printed.err
     summary = (out / "summary.csv").read_text().splitlines()
     assert summary[0].startswith("method,n_seeds,UA_mean,UA_std")
-    assert [line.split(",")[0] for line in summary[1:]] == ["golden", "ft"]
+    assert [line.split(",")[0] for line in summary[1:]] == ["golden", "original", "ft"]
     assert json.loads((out / "run.json").read_text())["config"]["methods"] == ["ft"]
     assert main(argv) == 0
-    assert "cells: 0 run, 2 already done" in capsys.readouterr().out
+    assert "cells: 0 run, 3 already done" in capsys.readouterr().out
     assert main(["report", str(out)]) == 0
     assert (out / "report.html").read_text().count("data:image/png;base64") >= 3

@@ -33,6 +33,9 @@ _LAZY = {
     "unlearn": "ftunlearn.methods",
     "available_methods": "ftunlearn.methods",
     "evaluate": "ftunlearn.metrics",
+    "evaluate_sets": "ftunlearn.metrics.sets",
+    "save": "ftunlearn.checkpoints",
+    "load": "ftunlearn.checkpoints",
 }
 
 __all__ = ["UnlearnError", "__version__", *sorted(_LAZY)]

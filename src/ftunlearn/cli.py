@@ -7,15 +7,45 @@ exits with 130 after saying how to resume.
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import errno
+import json
 import logging
+import math
+import os
+import sqlite3
 import sys
-from collections.abc import Sequence
+import typing
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from ftunlearn.errors import UnlearnError
-from ftunlearn.values import parse_scalar
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, ``PROG: error: MESSAGE`` (no usage block),
+    like every other user error of the command; ``--help`` still shows the usage."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
+
+
+def _bounded(kind: type, low: float, strict: bool) -> Callable[[str], Any]:
+    """An argparse ``type`` reading ``kind`` and refusing values below ``low`` (or equal to it
+    when ``strict``)."""
+    relation = ">" if strict else ">="
+
+    def convert(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {kind.__name__}, got {text!r}") from None
+        if not math.isfinite(value) or value < low or (strict and value == low):
+            raise argparse.ArgumentTypeError(f"must be {relation} {low:g}, got {text!r}")
+        return value
+
+    convert.__name__ = kind.__name__
+    return convert
 
 
 def _add_bench_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -48,41 +78,38 @@ def _add_bench_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="a method hyperparameter, e.g. dr-ft.alpha=0.5 (repeatable)")
     parser.add_argument("--device", help="auto (CUDA when present, default), cpu or cuda")
     parser.add_argument("--out", type=Path, required=True, help="output folder of the run")
+    parser.add_argument("--original", help="start from these trained weights (.safetensors or "
+                        "a .pt state dict) instead of training the original model")
     parser.add_argument("--cache-dir", type=Path, help="checkpoint cache (default "
                         "$FTUNLEARN_CACHE or ~/.cache/ftunlearn)")
     parser.add_argument("--executor", default="local", choices=("local", "ray"),
                         help="local (in-process, default) or ray")
     parser.add_argument("--ray-address", help="address of a running Ray cluster (default: start "
                         "a local one)")
-    parser.add_argument("--cpus-per-cell", type=float, default=1.0, help="Ray CPUs per cell")
-    parser.add_argument("--gpus-per-cell", type=float, default=0.0, help="Ray GPUs per cell")
-    parser.add_argument("--cell-retries", type=int, default=1, help="Ray: re-runs of a cell "
+    parser.add_argument("--cpus-per-cell", type=_bounded(float, 0, strict=True), default=1.0,
+                        help="Ray CPUs per cell")
+    parser.add_argument("--gpus-per-cell", type=_bounded(float, 0, strict=False), default=0.0,
+                        help="Ray GPUs per cell")
+    parser.add_argument("--cell-retries", type=_bounded(int, 0, strict=False), default=1,
+                        help="Ray: re-runs of a cell "
                         "whose worker died before it is recorded as failed (default 1)")
-    parser.add_argument("--threads", type=int, help="torch threads per process for the local "
+    parser.add_argument("--threads", type=_bounded(int, 1, strict=False),
+                        help="torch threads per process for the local "
                         "executor (default: torch's choice; 1 is fastest on a busy machine)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--no-report", action="store_true", help="skip the report at the end")
     parser.set_defaults(func=_run_bench)
 
 
-def _recipe_overrides(items: Sequence[str]) -> dict[str, Any]:
-    from ftunlearn.training import Recipe
-
-    hints = {f.name: f.type for f in dataclasses.fields(Recipe)}
-    result: dict[str, Any] = {}
+def _recipe_overrides(items: Sequence[str]) -> dict[str, str]:
+    """``--recipe KEY=VALUE`` items as text; ``Recipe.from_values`` reads them by type."""
+    result: dict[str, str] = {}
     for item in items:
         key, eq, value = item.partition("=")
-        if not eq or key not in hints:
-            raise UnlearnError(f"bad --recipe {item!r}: write KEY=VALUE with KEY one of "
-                               f"{sorted(hints)}")
-        result[key] = _literal(value)
+        if not eq or not key.strip():
+            raise UnlearnError(f"bad --recipe {item!r}: write KEY=VALUE, e.g. epochs=20")
+        result[key.strip()] = value
     return result
-
-
-def _literal(value: str) -> Any:
-    if value.strip().lower() in ("none", "null"):
-        return None
-    return parse_scalar(value)
 
 
 def _bench_configs(args: argparse.Namespace) -> list[tuple[Path, Any]]:
@@ -96,7 +123,7 @@ def _bench_configs(args: argparse.Namespace) -> list[tuple[Path, Any]]:
         key: value for key, value in {
             "dataset": args.dataset, "data_dir": args.data_dir, "model": args.model,
             "forget": args.forget, "methods": args.methods, "seeds": args.seeds,
-            "device": args.device,
+            "device": args.device, "original_weights": getattr(args, "original", None),
         }.items() if value is not None
     }
     configs = []
@@ -118,10 +145,25 @@ def _bench_configs(args: argparse.Namespace) -> list[tuple[Path, Any]]:
     return configs
 
 
+def check_writable_folder(path: Path, flag: str) -> None:
+    """Refuse, before any work, a folder that cannot be created or written: an existing file,
+    a path under a file, or a folder without write permission."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing == path and not path.is_dir():
+        raise UnlearnError(f"{flag} {path} is a file, not a folder; give a folder path")
+    if not existing.is_dir():
+        raise UnlearnError(f"{flag} {path} lies under {existing}, which is a file, not a folder; "
+                           "give a folder path")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UnlearnError(f"{flag} {path}: {existing} is not writable; give a folder you may "
+                           "write to")
+
+
 def _run_bench(args: argparse.Namespace) -> int:
     from ftunlearn.experiments.cache import default_cache_dir
     from ftunlearn.experiments.executors import ExecutorOptions
-    from ftunlearn.experiments.report import write_report
     from ftunlearn.experiments.runner import bench, run_results
 
     options = ExecutorOptions(
@@ -129,8 +171,9 @@ def _run_bench(args: argparse.Namespace) -> int:
         ray_address=args.ray_address, cpus_per_cell=args.cpus_per_cell,
         gpus_per_cell=args.gpus_per_cell, threads=args.threads, cell_retries=args.cell_retries,
     )
-    if args.threads is not None and args.threads < 1:
-        raise UnlearnError(f"--threads must be >= 1, got {args.threads}")
+    check_writable_folder(args.out, "--out")
+    if args.cache_dir is not None:
+        check_writable_folder(args.cache_dir, "--cache-dir")
     failures = 0
     for out_dir, config in _bench_configs(args):
         print(f"bench: {config.dataset} / {config.model} / forget {config.forget} / "
@@ -140,17 +183,43 @@ def _run_bench(args: argparse.Namespace) -> int:
         print(f"cells: {outcome.finished} run, {outcome.skipped} already done, "
               f"{outcome.failed} failed (of {outcome.planned})")
         if not args.no_report:
-            paths = write_report(out_dir, run_results(out_dir))
+            from ftunlearn.experiments.report import write_report
+
+            results = run_results(out_dir)
+            paths = write_report(out_dir, results)
+            _print_main_table(results)
             print(f"report: {paths.report_md}  {paths.report_html}")
+            if results.ignored:
+                print(f"report: left out {results.ignored} stored row(s) of earlier inputs or "
+                      "configurations")
     return 1 if failures else 0
+
+
+def _print_main_table(results: Any) -> None:
+    from ftunlearn.experiments.report import summarize
+    from ftunlearn.experiments.terminal import print_main_table
+
+    print_main_table(summarize(results))
 
 
 def _add_report_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "report", help="write report.md, report.html, summary.csv and plots for a run",
-        description="Summarise OUT/results.sqlite of a `bench` run: mean ± std over seeds.",
+        "report", help="write report.md, report.html, summary.csv and plots for a run, or "
+                       "compare several runs",
+        description="Summarise OUT/results.sqlite of a `bench` run (mean, 95 %% t-interval "
+                    "over seeds). With several runs and --out, put them side by side "
+                    "(a table per metric, a column per run, Avg Gap against RTE).",
     )
-    parser.add_argument("run_dir", type=Path, help="the --out folder of a bench run")
+    parser.add_argument("run_dir", type=Path, nargs="+", help="the --out folder(s) of bench runs")
+    parser.add_argument("--out", type=Path, help="folder of the comparison (several runs)")
+    parser.add_argument("--labels", help="comma-separated run names for the comparison "
+                        "(default: the folder names)")
+    parser.add_argument("--allow-different-golden", action="store_true",
+                        help="compare runs whose golden models differ (other dataset, model, "
+                             "forget spec or recipe)")
+    parser.add_argument("--force", action="store_true",
+                        help="write the report even if it counts fewer finished cells of the "
+                             "same run than the existing one (rows were lost)")
     parser.set_defaults(func=_run_report)
 
 
@@ -158,8 +227,27 @@ def _run_report(args: argparse.Namespace) -> int:
     from ftunlearn.experiments.report import write_report
     from ftunlearn.experiments.runner import run_results
 
-    paths = write_report(args.run_dir, run_results(args.run_dir))
+    if len(args.run_dir) > 1 or args.out is not None:
+        return _run_compare(args)
+    args.run_dir = args.run_dir[0]
+    results = run_results(args.run_dir)
+    paths = write_report(args.run_dir, results, force=args.force)
     print(f"report: {paths.report_md}  {paths.report_html}  {paths.summary_csv}")
+    if results.ignored:
+        print(f"report: left out {results.ignored} stored row(s) of earlier inputs or "
+              "configurations")
+    return 0
+
+
+def _run_compare(args: argparse.Namespace) -> int:
+    from ftunlearn.experiments.compare import compare_runs
+
+    if args.out is None:
+        raise UnlearnError("comparing several runs needs --out DIR for the comparison")
+    labels = [x.strip() for x in args.labels.split(",")] if args.labels else None
+    paths = compare_runs(args.run_dir, args.out, labels=labels,
+                         allow_different_golden=args.allow_different_golden)
+    print(f"comparison: {paths.markdown}  {paths.csv}  " + "  ".join(map(str, paths.figures)))
     return 0
 
 
@@ -183,9 +271,11 @@ def _run_list(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from ftunlearn import __version__
+    from ftunlearn.experiments.audit_cli import add_parser as add_audit_parser
     from ftunlearn.linear.cli import add_parser as add_theory_parser
+    from ftunlearn.unlearn_command import add_parser as add_unlearn_parser
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="ftunlearn",
         description="Machine unlearning by fine-tuning: the linear lab (theory), unlearning "
                     "methods for PyTorch classifiers and their evaluation (bench, report).",
@@ -197,18 +287,64 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bench_parser(subparsers)
     _add_report_parser(subparsers)
     _add_list_parser(subparsers)
+    add_audit_parser(subparsers)
+    add_unlearn_parser(subparsers)
     return parser
+
+
+def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse ``argv``; an unknown option is reported by the subcommand's parser (so the message
+    names the subcommand)."""
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        subparsers.choices[args.command].error(f"unrecognized arguments: {' '.join(extras)}")
+    return args
+
+
+def _user_message(error: BaseException, args: argparse.Namespace) -> str | None:
+    """The one-line message for an error the user's input or machine caused, else ``None`` (a
+    bug of ours, which keeps its traceback)."""
+    where = getattr(args, "out", None) or getattr(args, "run_dir", None)
+    if isinstance(error, UnlearnError):
+        return str(error)
+    disk_full = (isinstance(error, OSError) and error.errno == errno.ENOSPC) or (
+        isinstance(error, sqlite3.OperationalError) and "full" in str(error))
+    if disk_full:
+        kept = f"; every finished cell is kept in {where}" if where else ""
+        return (f"no space left on the device ({error}){kept}: free some space and run the "
+                "same command again to resume")
+    if isinstance(error, OSError):
+        target = f" {error.filename}" if error.filename else ""
+        return f"cannot use{target}: {error.strerror or error}; check the path and its permissions"
+    if isinstance(error, sqlite3.DatabaseError) and not isinstance(
+            error, sqlite3.ProgrammingError | sqlite3.IntegrityError):
+        return (f"the results store in {where} cannot be read ({error}); it is damaged or not "
+                "an ftunlearn results.sqlite: restore it or use another folder")
+    if isinstance(error, json.JSONDecodeError):
+        return (f"a JSON file in {where} is not valid JSON ({error}); restore it, or remove it "
+                "and use another folder")
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = _parse(parser, argv)
+    except SystemExit as stop:  # argparse has printed its one-line error (or --help)
+        if stop.code in (0, None):
+            raise
+        return int(stop.code) if isinstance(stop.code, int) else 2
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args) or 0)
-    except UnlearnError as error:
-        print(f"ftunlearn {args.command}: error: {error}", file=sys.stderr)
+    except (UnlearnError, OSError, sqlite3.DatabaseError, json.JSONDecodeError) as error:
+        message = _user_message(error, args)
+        if message is None:
+            raise
+        one_line = " ".join(message.split())
+        print(f"ftunlearn {args.command}: error: {one_line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("ftunlearn: interrupted", file=sys.stderr)

@@ -12,8 +12,8 @@ import contextlib
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Literal, Protocol
+from dataclasses import dataclass, field
+from typing import Annotated, ClassVar, Literal, Protocol
 
 import torch
 from torch import nn
@@ -21,6 +21,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from ftunlearn.errors import UnlearnError
+from ftunlearn.params import Count, Fraction, NonNegative, Params, Positive, Range
 
 Batch = tuple[torch.Tensor, ...]
 LossFn = Callable[[nn.Module, Batch], torch.Tensor]
@@ -54,55 +55,23 @@ def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 
 @dataclass(frozen=True)
-class Recipe:
+class Recipe(Params):
     """How to train: optimiser, schedule and batch size. Recorded with every result."""
 
-    epochs: int = 10
-    batch_size: int = 128
+    owner: ClassVar[str] = "recipe"
+    key_word: ClassVar[str] = "recipe field"
+
+    epochs: Count = 10
+    batch_size: Count = 128
     optimizer: Literal["sgd", "adam"] = "sgd"
-    lr: float = 0.05
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
+    lr: Positive = 0.05
+    momentum: Annotated[float, Range(ge=0, lt=1)] = 0.9
+    weight_decay: NonNegative = 5e-4
     schedule: Literal["cosine", "step", "constant"] = "cosine"
-    step_epochs: int = 5
-    step_gamma: float = 0.1
-    grad_clip: float | None = None
-    sync_every: int = 50
-
-    def __post_init__(self) -> None:
-        problems = []
-        if self.epochs < 1:
-            problems.append(f"epochs must be >= 1, got {self.epochs}")
-        if self.batch_size < 1:
-            problems.append(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.optimizer not in ("sgd", "adam"):
-            problems.append(f"optimizer must be sgd or adam, got {self.optimizer!r}")
-        if not self.lr > 0:
-            problems.append(f"lr must be > 0, got {self.lr}")
-        if not 0 <= self.momentum < 1:
-            problems.append(f"momentum must be in [0, 1), got {self.momentum}")
-        if self.weight_decay < 0:
-            problems.append(f"weight_decay must be >= 0, got {self.weight_decay}")
-        if self.schedule not in ("cosine", "step", "constant"):
-            problems.append(f"schedule must be cosine, step or constant, got {self.schedule!r}")
-        if self.step_epochs < 1 or not 0 < self.step_gamma <= 1:
-            problems.append("step schedule needs step_epochs >= 1 and step_gamma in (0, 1]")
-        if self.grad_clip is not None and not self.grad_clip > 0:
-            problems.append(f"grad_clip must be > 0 or None, got {self.grad_clip}")
-        if self.sync_every < 1:
-            problems.append(f"sync_every must be >= 1, got {self.sync_every}")
-        if problems:
-            raise UnlearnError("bad training recipe: " + "; ".join(problems))
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
-
-    def replace(self, **changes: object) -> Recipe:
-        known = {f for f in self.__dataclass_fields__}
-        unknown = sorted(set(changes) - known)
-        if unknown:
-            raise UnlearnError(f"unknown recipe field(s) {unknown}; known: {sorted(known)}")
-        return Recipe(**{**asdict(self), **changes})
+    step_epochs: Count = 5
+    step_gamma: Fraction = 0.1
+    grad_clip: Positive | None = None
+    sync_every: Count = 50
 
 
 class BatchSource(Protocol):

@@ -131,7 +131,7 @@ def test_folder_with_one_npz_is_accepted_and_fingerprint_tracks_content(tmp_path
         ({"x_train": np.zeros((2, 3)), "y_train": [0, 1]}, "lacks x_test, y_test"),
         ({"y_train": [0.5, 1.0]}, "not whole numbers"),
         ({"y_train": [0, 1, 1]}, "holds 2 samples but 3 labels"),
-        ({"y_train": [0, -1]}, r"range over \[-1, 0\]"),
+        ({"y_train": [0, -1]}, r"negative label -1 \(labels range over \[-1, 1\]\)"),
         ({"y_train": [[0, 1]]}, r"shape \(1, 2\)"),
         ({"x_train": np.zeros((2, 4))}, r"training samples have shape \(4,\)"),
         ({"x_train": np.array([[np.nan, 1, 2], [0, 1, 2]])}, "NaN or infinite"),
@@ -171,3 +171,58 @@ def test_files_that_cannot_be_found_or_read(tmp_path: Path) -> None:
     path = save(tmp_path / "c.npz", x_train=objects, y_train=[0, 1], x_test=objects, y_test=[0])
     with pytest.raises(UnlearnError, match=r"cannot be read as a \.npz file of plain arrays"):
         load_dataset("npz", path)
+
+
+MEMORY_CAP = 2 << 30
+"""Bytes of data the 1e9-label load may use: before the bound it grew to 22 GB."""
+
+HUGE_LABEL_LOAD = """
+import sys
+from ftunlearn.data import load_dataset
+from ftunlearn.errors import UnlearnError
+try:
+    load_dataset("npz", sys.argv[1])
+except UnlearnError as error:
+    print(error)
+"""
+
+
+def test_a_label_of_1e9_is_refused_before_any_per_class_allocation(tmp_path: Path) -> None:
+    import resource
+    import subprocess
+    import sys
+
+    y_train = np.arange(20) % 2
+    y_train[7] = 10**9
+    path = save(tmp_path / "huge.npz", x_train=np.ones((20, 3), np.float32), y_train=y_train,
+                x_test=np.ones((4, 3), np.float32), y_test=np.array([0, 1, 0, 1]))
+
+    def cap() -> None:  # the child may not take the machine down if the bound regresses
+        resource.setrlimit(resource.RLIMIT_DATA, (MEMORY_CAP, MEMORY_CAP))
+
+    done = subprocess.run([sys.executable, "-c", HUGE_LABEL_LOAD, str(path)], preexec_fn=cap,
+                          capture_output=True, text=True, timeout=120,
+                          env={"OMP_NUM_THREADS": "1", "PATH": ""})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "largest label 1000000000 implies 1000000001 classes but only 3 distinct" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        ([0, 1, -1, 0], "negative label -1"),
+        ([0, 1, 5000, 0], "only 3 distinct labels"),
+    ],
+)
+def test_negative_labels_and_sparse_class_counts_are_refused(tmp_path: Path, labels, message):
+    path = save(tmp_path / "d.npz", x_train=np.ones((4, 3), np.float32), y_train=np.array(labels),
+                x_test=np.ones((2, 3), np.float32), y_test=np.array([0, 1]))
+    with pytest.raises(UnlearnError, match=message):
+        load_dataset("npz", path)
+
+
+def test_a_few_empty_classes_are_accepted(tmp_path: Path) -> None:
+    path = save(tmp_path / "d.npz", x_train=np.ones((4, 3), np.float32),
+                y_train=np.array([0, 1, 9, 0]), x_test=np.ones((2, 3), np.float32),
+                y_test=np.array([0, 1]))
+    assert load_dataset("npz", path).num_classes == 10

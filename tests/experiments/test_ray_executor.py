@@ -118,11 +118,11 @@ def test_ray_rows_equal_local_rows(ray_cluster, tmp_path, shared_cache):
         torch.set_num_threads(previous)
     remote = bench(config, tmp_path / "ray", executor="ray",
                    options=ExecutorOptions(cache_dir=shared_cache, progress=False))
-    assert (local.finished, local.failed) == (6, 0)
-    assert (remote.planned, remote.finished, remote.failed) == (6, 6, 0)
+    assert (local.finished, local.failed) == (8, 0)
+    assert (remote.planned, remote.finished, remote.failed) == (8, 8, 0)
 
     local_rows, ray_rows = stored(tmp_path / "local"), stored(tmp_path / "ray")
-    assert set(ray_rows) == set(local_rows) and len(ray_rows) == 6
+    assert set(ray_rows) == set(local_rows) and len(ray_rows) == 8
     for key, row in local_rows.items():
         other = ray_rows[key]
         assert (other.method, other.seed, other.status) == (row.method, row.seed, "ok")
@@ -139,7 +139,7 @@ def test_ray_rows_equal_local_rows(ray_cluster, tmp_path, shared_cache):
 
     again = bench(config, tmp_path / "ray", executor="ray",
                   options=ExecutorOptions(cache_dir=shared_cache, progress=False))
-    assert (again.skipped, again.finished) == (6, 0)
+    assert (again.skipped, again.finished) == (8, 0)
 
 
 @pytest.mark.ray
@@ -150,11 +150,11 @@ def test_killed_worker_is_retried_and_the_run_completes(ray_cluster, tmp_path, s
     outcome = bench(crash_sweep(marker), out, executor="ray",
                     options=ExecutorOptions(cache_dir=shared_cache, progress=False))
     assert marker.exists()  # the worker running the seed-1 cell was killed once
-    assert (outcome.planned, outcome.finished, outcome.failed) == (6, 6, 0)
+    assert (outcome.planned, outcome.finished, outcome.failed) == (8, 8, 0)
     rows = stored(out)
     assert sorted((r.method, r.seed, r.status) for r in rows.values()) == sorted([
         (CRASH, 0, "ok"), (CRASH, 1, "ok"), ("ft", 0, "ok"), ("ft", 1, "ok"),
-        ("golden", 0, "ok"), ("golden", 1, "ok")])
+        ("golden", 0, "ok"), ("golden", 1, "ok"), ("original", 0, "ok"), ("original", 1, "ok")])
     crashed = next(r for r in rows.values() if r.method == CRASH and r.seed == 1)
     assert {"UA", "RA", "TA", "MIA", "avg_gap"} <= set(crashed.metrics)
 
@@ -169,18 +169,18 @@ def test_killed_worker_without_retries_fails_its_cell_and_a_rerun_completes(
     options = ExecutorOptions(cache_dir=shared_cache, progress=False)
     first = bench(crash_sweep(marker), out, executor=NO_RETRY, options=options)
     assert marker.exists()
-    assert (first.planned, first.finished, first.failed) == (6, 5, 1)
+    assert (first.planned, first.finished, first.failed) == (8, 7, 1)
     before = stored(out)
     failed = [r for r in before.values() if r.status == "failed"]
     assert [(r.method, r.seed) for r in failed] == [(CRASH, 1)]
     assert "WorkerCrashedError" in failed[0].error and "tried once" in failed[0].error
     finished = {k: r for k, r in before.items() if r.status == "ok"}
-    assert len(finished) == 5
+    assert len(finished) == 7
 
     rerun = bench(crash_sweep(marker), out, executor=NO_RETRY, options=options)
-    assert (rerun.skipped, rerun.finished, rerun.failed) == (5, 1, 0)
+    assert (rerun.skipped, rerun.finished, rerun.failed) == (7, 1, 0)
     after = stored(out)
-    assert all(r.status == "ok" for r in after.values()) and len(after) == 6
+    assert all(r.status == "ok" for r in after.values()) and len(after) == 8
     for key, row in finished.items():  # finished cells were neither lost nor run again
         assert after[key] == row
 
@@ -192,9 +192,9 @@ def test_failed_preparation_fails_every_cell_of_its_seed(ray_cluster, tmp_path):
                    recipe=Recipe(epochs=1, batch_size=64, lr=1e6))  # the original diverges
     outcome = bench(config, tmp_path / "run", executor="ray",
                     options=ExecutorOptions(cache_dir=tmp_path / "cache", progress=False))
-    assert (outcome.planned, outcome.finished, outcome.failed) == (2, 0, 2)
+    assert (outcome.planned, outcome.finished, outcome.failed) == (3, 0, 3)
     rows = stored(tmp_path / "run").values()
-    assert sorted(r.method for r in rows) == ["ft", "golden"]
+    assert sorted(r.method for r in rows) == ["ft", "golden", "original"]
     assert all(r.status == "failed" and "original seed 0: the loss became nan" in r.error
                for r in rows)
 

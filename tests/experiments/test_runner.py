@@ -66,20 +66,24 @@ def test_run_stores_every_cell_then_skips_them(tmp_path, options):
     CALLS.clear()
     out = tmp_path / "run"
     first = bench(config(), out, options=options)
-    assert (first.planned, first.finished, first.skipped, first.failed) == (4, 4, 0, 0)
+    assert (first.planned, first.finished, first.skipped, first.failed) == (6, 6, 0, 0)
     with ResultStore(out / "results.sqlite") as store:
         rows = store.results()
     assert sorted((r.method, r.seed) for r in rows) == [
-        ("golden", 0), ("golden", 1), ("test-shift", 0), ("test-shift", 1)]
+        ("golden", 0), ("golden", 1), ("original", 0), ("original", 1), ("test-shift", 0),
+        ("test-shift", 1)]
     golden = [r for r in rows if r.method == "golden"]
     assert all(r.metrics["avg_gap"] == 0 for r in golden)
+    # the original model is a row of its own: no unlearning time, still away from golden
+    original = [r for r in rows if r.method == "original"]
+    assert all(r.metrics["rte_seconds"] == 0 and r.metrics["avg_gap"] > 0 for r in original)
     shifted = next(r for r in rows if r.method == "test-shift")
     assert shifted.metrics["avg_gap"] >= 0 and "UA" in shifted.metrics
     assert shifted.hyperparameters == {"scale": 0.01}
     assert shifted.config["dataset"] == "digits" and shifted.versions["torch"]
     assert sorted(CALLS) == [("test-shift", 0), ("test-shift", 1)]
     again = bench(config(), out, options=options)
-    assert (again.finished, again.skipped) == (0, 4)
+    assert (again.finished, again.skipped) == (0, 6)
     assert len(CALLS) == 2
     # the original and golden models came from the cache: one original and golden per seed
     assert len(list((tmp_path / "cache").glob("*.safetensors"))) == 4
@@ -96,25 +100,25 @@ def test_interrupted_run_keeps_finished_cells_and_resumes(tmp_path, options):
         INTERRUPT_SEEDS.clear()
     with ResultStore(out / "results.sqlite") as store:
         assert sorted((r.method, r.seed) for r in store.results()) == [
-            ("golden", 0), ("golden", 1), ("test-shift", 0)]
+            ("golden", 0), ("golden", 1), ("original", 0), ("original", 1), ("test-shift", 0)]
     CALLS.clear()
     resumed = bench(config(), out, options=options)
-    assert (resumed.skipped, resumed.finished) == (3, 1)
+    assert (resumed.skipped, resumed.finished) == (5, 1)
     assert CALLS == [("test-shift", 1)]
 
 
 def test_failed_cell_is_recorded_and_the_others_finish(tmp_path, options):
     out = tmp_path / "run"
     outcome = bench(config(methods=("test-fail", "test-shift")), out, options=options)
-    assert (outcome.finished, outcome.failed) == (4, 2)
+    assert (outcome.finished, outcome.failed) == (6, 2)
     with ResultStore(out / "results.sqlite") as store:
         failed = store.results(status="failed")
         assert {r.method for r in failed} == {"test-fail"}
         assert all("broken on purpose" in r.error for r in failed)
-        assert len(store.results()) == 4
-        assert len(store.finished_keys()) == 4
+        assert len(store.results()) == 6
+        assert len(store.finished_keys()) == 6
     rerun = bench(config(methods=("test-fail", "test-shift")), out, options=options)
-    assert (rerun.skipped, rerun.failed) == (4, 2)
+    assert (rerun.skipped, rerun.failed) == (6, 2)
 
 
 def test_out_dir_of_another_run_is_refused(tmp_path, options):
@@ -123,7 +127,7 @@ def test_out_dir_of_another_run_is_refused(tmp_path, options):
     with pytest.raises(UnlearnError, match="another --out"):
         bench(config(seeds=(0,), forget="random:0.2"), out, options=options)
     grown = bench(config(seeds=(0, 1)), out, options=options)
-    assert (grown.skipped, grown.finished) == (2, 2)
+    assert (grown.skipped, grown.finished) == (3, 3)
 
 
 def test_bad_hyperparameters_fail_before_any_cell(tmp_path, options):
@@ -138,4 +142,4 @@ def test_run_results_follow_the_configuration_not_the_write_order(tmp_path, opti
     bench(config(methods=("test-shift",), seeds=(0,)), out, options=options)
     bench(config(methods=("test-fail", "test-shift"), seeds=(0,)), out, options=options)
     methods = [result.method for result in run_results(out)]
-    assert methods == ["golden", "test-fail", "test-shift"]
+    assert methods == ["golden", "original", "test-fail", "test-shift"]

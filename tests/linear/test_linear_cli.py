@@ -94,11 +94,11 @@ def test_w_star_from_a_file(tmp_path: Path) -> None:
     ("argv", "message"),
     [
         (["illustrative", "--n-r", "500"], "n_r = 500 exceeds d_r \\+ d_lap"),
-        (["illustrative", "--alpha", "0"], "alpha must lie in \\(0, 1\\]"),
-        (["illustrative", "--alpha", "1.5"], "alpha must lie in \\(0, 1\\]"),
+        (["illustrative", "--alpha", "0"], "alpha must be in \\(0, 1\\]"),
+        (["illustrative", "--alpha", "1.5"], "alpha must be in \\(0, 1\\]"),
         (["illustrative", "--d-f", "-3"], "d_f must be >= 0"),
         (["illustrative", "--n-f", "-1"], "n_f must be >= 1"),
-        (["illustrative", "--lr-scale", "2"], "lr_scale must lie in \\(0, 2\\)"),
+        (["illustrative", "--lr-scale", "2"], "lr_scale must be in \\(0, 2\\)"),
         (["overlap", "--d-lap", "5"], "--d-lap is swept by experiment 'overlap'"),
         (["illustrative", "--dataset", "digits"], "--dataset does not apply"),
         (["digits", "--sigma", "0.1"], "--sigma does not apply"),
@@ -118,7 +118,7 @@ def test_bad_configurations_raise_one_clear_error(argv, message, tmp_path: Path)
 
 def test_stand_alone_main_prints_the_error_and_exits_2(capsys: pytest.CaptureFixture[str]):
     assert main(["theory", "illustrative", "--alpha", "0", "--quiet"]) == 2
-    assert "alpha must lie in (0, 1]" in capsys.readouterr().err
+    assert "alpha must be in (0, 1]" in capsys.readouterr().err
 
 
 def test_unparseable_steps_are_an_argparse_error(capsys: pytest.CaptureFixture[str]) -> None:

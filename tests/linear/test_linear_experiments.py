@@ -68,11 +68,11 @@ def test_sweeping_total_samples_keeps_the_ratio() -> None:
 @pytest.mark.parametrize(
     ("sweep", "message"),
     [
-        (Sweep("alpha", (0.5, 0.0)), "alpha must lie in \\(0, 1\\]"),
-        (Sweep("alpha", (1.5,)), "alpha must lie in \\(0, 1\\]"),
+        (Sweep("alpha", (0.5, 0.0)), "alpha must be in \\(0, 1\\]"),
+        (Sweep("alpha", (1.5,)), "alpha must be in \\(0, 1\\]"),
         (Sweep("n_r", (13,)), "n_r = 13 exceeds d_r \\+ d_lap"),
         (Sweep("d_f", (-2,)), "d_f must be >= 0"),
-        (Sweep("steps", (-1,)), "steps \\(or the limit\\) must be >= 0"),
+        (Sweep("steps", (-1,)), "steps must be >= 0 \\(a whole number\\) or none"),
         (Sweep("d_lap", ()), "has no values"),
     ],
 )

@@ -52,7 +52,7 @@ def test_same_seed_same_draw_and_other_seed_other_draw() -> None:
     [
         ({"d_f": -1}, "d_f must be >= 0"),
         ({"n_f": 0}, "n_f must be >= 1"),
-        ({"n_r": 2.5}, "n_r must be a whole number"),
+        ({"n_r": 2.5}, "n_r must be >= 1 \\(a whole number\\), got 2.5"),
         ({"sigma": -0.1}, "sigma"),
         ({"n_r": 200}, "n_r = 200 exceeds d_r \\+ d_lap"),
         ({"n_f": 150, "n_r": 140, "d_lap": 60}, "n_r \\+ n_f = 290 exceeds"),
@@ -61,9 +61,8 @@ def test_same_seed_same_draw_and_other_seed_other_draw() -> None:
     ],
 )
 def test_bad_synthetic_configurations_raise_one_clear_error(changes, message) -> None:
-    spec = SyntheticSpec(**{"d_f": 100, "d_r": 100, "n_f": 30, "n_r": 60, **changes})
-    with pytest.raises(UnlearnError, match=message):
-        spec.validate()
+    with pytest.raises(UnlearnError, match=message):  # single fields fail on construction
+        SyntheticSpec(**{"d_f": 100, "d_r": 100, "n_f": 30, "n_r": 60, **changes}).validate()
 
 
 def test_under_parameterised_regime_is_allowed_on_request() -> None:
@@ -158,12 +157,12 @@ def test_real_random_features_random_subset_and_determinism(features: str) -> No
     [
         ({"forget_class": 3}, "forget_class = 3 is not a class"),
         ({"n_f": 16}, "n_f = 16 exceeds the 15 training images"),
-        ({"features": "sigmoid"}, "unknown feature map"),
+        ({"features": "sigmoid"}, "features must be one of 'pixels', 'relu', 'cos'"),
         ({"n_features": 10}, "exceeds n_features = 10"),
         ({"features": "pixels"}, "exceeds the 16 pixels features"),
     ],
 )
 def test_bad_real_configurations_raise_one_clear_error(changes, message) -> None:
-    spec = RealFeatureSpec(**{"dataset": "tiny", "n_f": 5, "n_r": 20, **changes})
-    with pytest.raises(UnlearnError, match=message):
+    with pytest.raises(UnlearnError, match=message):  # single fields fail on construction
+        spec = RealFeatureSpec(**{"dataset": "tiny", "n_f": 5, "n_r": 20, **changes})
         spec.build(np.random.default_rng(0), tiny_dataset())

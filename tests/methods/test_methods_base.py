@@ -22,7 +22,7 @@ def test_cli_strings_are_coerced_to_declared_types():
                                 "grad_clip": "none"})
     assert (config.epochs, config.lr, config.optimizer, config.grad_clip) == (3, 0.1, "adam", None)
     assert make_config("ft", {"grad_clip": "2"}).grad_clip == 2.0
-    with pytest.raises(UnlearnError, match="cannot read optimizer"):
+    with pytest.raises(UnlearnError, match="optimizer must be one of 'sgd', 'adam'"):
         make_config("ft", {"optimizer": "lbfgs"})
     with pytest.raises(UnlearnError, match="unknown hyperparameter"):
         make_config("ft", {"alpha": 1})

@@ -93,10 +93,10 @@ def test_no_max_steps_and_zero_alpha_is_fine_tuning(tiny_task, equals_fine_tunin
 
 
 @pytest.mark.parametrize(("settings", "message"), [
-    ({"msteps": 4, "epochs": 3}, "msteps must be in"),
-    ({"msteps": -1}, "msteps must be in"),
+    ({"msteps": 4, "epochs": 3}, "msteps must be at most epochs=3"),
+    ({"msteps": -1}, "msteps must be >= 0"),
     ({"temperature": 0.0}, "temperature must be > 0"),
-    ({"alpha": -0.1}, "alpha and gamma must be >= 0"),
+    ({"alpha": -0.1}, "alpha must be >= 0"),
     ({"alpha": 0.0, "gamma": 0.0}, "cannot both be 0"),
     ({"forget_batch_size": 0}, "forget_batch_size"),
     ({"lr": 0.0}, "lr must be > 0"),

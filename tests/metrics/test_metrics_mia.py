@@ -15,6 +15,11 @@ from ftunlearn.metrics import (
     mia_efficacy,
     mia_efficacy_from_features,
 )
+from ftunlearn.metrics.mia import (
+    attack_accuracy_from_features,
+    attack_training_set,
+    mia_attack_accuracy,
+)
 
 N_CLASSES = 4
 
@@ -187,3 +192,39 @@ def test_loss_mia_validation():
         loss_mia(np.array([0.1, np.nan]), np.array([1.0, 2.0]))
     with pytest.raises(UnlearnError, match="folds"):
         loss_mia(np.ones(5), np.ones(5), folds=1)
+
+
+def test_attack_training_set_caps_each_side_by_seed():
+    members, non_members = np.arange(50.0), np.arange(100.0, 130.0)
+    x, y = attack_training_set(members, non_members, seed=3, attack_samples=20)
+    assert (y == 1).sum() == 20 and (y == 0).sum() == 20
+    assert set(x[y == 1, 0]) <= set(members) and set(x[y == 0, 0]) <= set(non_members)
+    again, _ = attack_training_set(members, non_members, seed=3, attack_samples=20)
+    other, _ = attack_training_set(members, non_members, seed=4, attack_samples=20)
+    assert np.array_equal(x, again) and not np.array_equal(x, other)
+    everything, labels = attack_training_set(members, non_members, attack_samples=None)
+    assert len(everything) == 80 and labels.sum() == 50
+    with pytest.raises(UnlearnError, match="attack_samples"):
+        attack_training_set(members, non_members, attack_samples=1)
+
+
+def test_mia_efficacy_fits_on_the_capped_subsample():
+    rng = np.random.default_rng(2)
+    members = rng.normal(1.0, 1.0, size=300)
+    non_members = rng.normal(0.0, 1.0, size=300)
+    targets = rng.normal(0.5, 1.0, size=100)
+    capped = mia_efficacy_from_features(members, non_members, targets, attack_samples=40)
+    full = mia_efficacy_from_features(members, non_members, targets, attack_samples=None)
+    assert capped != full  # the cap binds: a different training set, another decision boundary
+    # A cap above both sides' sizes changes nothing.
+    assert mia_efficacy_from_features(members, non_members, targets, attack_samples=300) == full
+
+
+def test_mia_attack_accuracy_tells_separable_from_identical_populations():
+    retain_logits, retain_labels, test_logits, test_labels, *_ = constructed_sets("members")
+    assert mia_attack_accuracy(retain_logits, retain_labels, test_logits, test_labels) == 100.0
+    rng = np.random.default_rng(0)
+    same = attack_accuracy_from_features(rng.normal(size=400), rng.normal(size=400))
+    assert 40.0 < same < 60.0
+    with pytest.raises(UnlearnError, match="folds"):
+        attack_accuracy_from_features(np.ones(5), np.zeros(5), folds=1)

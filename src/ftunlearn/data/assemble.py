@@ -42,6 +42,35 @@ def integer_labels(y: np.ndarray, source: str) -> np.ndarray:
     )
 
 
+MAX_SPARSE_CLASSES = 1024
+"""Up to this many classes the labels may leave any classes empty (a few cost nothing)."""
+MAX_EMPTY_CLASS_FACTOR = 10
+"""Beyond MAX_SPARSE_CLASSES the class count may be at most this multiple of the labels present:
+a larger gap is a corrupt label, and each class costs memory (names, logits, per-class tables)."""
+
+
+def class_count(labels: Sequence[np.ndarray], source: str) -> int:
+    """The number of classes implied by integer ``labels`` (largest + 1), refusing negative
+    labels and a gap the labels present cannot justify, before anything is allocated per class.
+    """
+    present = np.unique(np.concatenate([np.asarray(y).reshape(-1) for y in labels]))
+    if present.size == 0:
+        raise UnlearnError(f"{source} holds no labels; it needs at least one sample")
+    if present[0] < 0:
+        raise UnlearnError(f"{source} holds the negative label {int(present[0])} (labels range "
+                           f"over [{int(present[0])}, {int(present[-1])}]); labels are class "
+                           "indices 0, 1, ..., K-1")
+    count = int(present[-1]) + 1
+    if count > MAX_SPARSE_CLASSES and count > MAX_EMPTY_CLASS_FACTOR * present.size:
+        raise UnlearnError(
+            f"{source}: the largest label {count - 1} implies {count} classes but only "
+            f"{present.size} distinct labels are present (at most {MAX_SPARSE_CLASSES} classes, "
+            f"or {MAX_EMPTY_CLASS_FACTOR}x the labels present, are accepted); renumber the "
+            "labels 0, 1, ..., K-1"
+        )
+    return count
+
+
 def _checked(split: RawSplit, num_classes: int) -> np.ndarray:
     """The split's labels as int64 after checking counts and range."""
     y = integer_labels(split.y, split.source)

@@ -168,7 +168,12 @@ def read_index_file(path: Path) -> np.ndarray:
             raise UnlearnError(
                 f"index file {path} holds {values.dtype} values; save integer indices"
             )
-        return values.reshape(-1).astype(np.int64)
+        if values.ndim != 1:
+            raise UnlearnError(
+                f"index file {path} holds an array of shape {values.shape}; save a 1-d array "
+                "of training indices"
+            )
+        return values.astype(np.int64)
     if suffix == ".txt":
         tokens = path.read_text().split()
         bad = next((t for t in tokens if not _INTEGER.fullmatch(t)), None)

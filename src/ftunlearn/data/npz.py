@@ -9,7 +9,8 @@ Required arrays: ``x_train``, ``y_train``, ``x_test``, ``y_test``. Samples may b
 - flat features ``(n, d)``, kept flat.
 
 Labels are whole numbers ``0 .. K-1`` of shape ``(n,)`` or ``(n, 1)``; K is the largest label
-plus one, or the length of an optional ``class_names`` entry. Normalisation statistics are
+plus one (refused when that leaves most classes empty: see ``assemble.class_count``), or the
+length of an optional ``class_names`` entry. Normalisation statistics are
 computed from the training set: per channel for images, per feature for flat data (a constant
 channel or feature gets std 1). The file is read with ``allow_pickle=False``.
 """
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ftunlearn.data.assemble import RawSplit, assemble_dataset, integer_labels
+from ftunlearn.data.assemble import RawSplit, assemble_dataset, class_count, integer_labels
 from ftunlearn.data.dataset import Dataset
 from ftunlearn.data.normalisation import Normalisation
 from ftunlearn.data.registry import register_dataset
@@ -100,11 +101,11 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
         ) from error
 
 
-def _class_names(content: dict[str, np.ndarray], labels: list[np.ndarray]) -> tuple[str, ...]:
+def _class_names(content: dict[str, np.ndarray], labels: list[np.ndarray], source: Path
+                 ) -> tuple[str, ...]:
     if "class_names" in content:
         return tuple(str(name) for name in np.asarray(content["class_names"]).reshape(-1))
-    largest = max(int(y.max()) for y in labels if y.size)
-    return tuple(str(i) for i in range(largest + 1))
+    return tuple(str(i) for i in range(class_count(labels, str(source))))
 
 
 @register_dataset("npz")
@@ -125,7 +126,7 @@ def load_npz(data_dir: Path | None) -> Dataset:
         splits.append(RawSplit(x, integer_labels(content[f"y_{part}"], source), source))
     if splits[0].y.size == 0:
         raise UnlearnError(f"{path}: x_train and y_train are empty; they need at least one sample")
-    class_names = _class_names(content, [split.y for split in splits])
+    class_names = _class_names(content, [split.y for split in splits], path)
     return assemble_dataset(
         name="npz",
         train=splits[0],

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import torch
+
 from ftunlearn.data.dataset import Dataset
 from ftunlearn.data.files import as_path
 from ftunlearn.errors import UnlearnError
@@ -40,6 +42,8 @@ def load_dataset(name: str, data_dir: str | Path | None = None) -> Dataset:
     falls back to the Debian package's folder. Names are case-insensitive and ``_`` may stand
     for ``-``. Nothing is cached on disk.
     """
+    if ":" in name:
+        return load_dataset_factory(name.strip(), data_dir)
     key = name.strip().lower().replace("_", "-")
     loader = _LOADERS.get(key)
     if loader is None:
@@ -47,3 +51,48 @@ def load_dataset(name: str, data_dir: str | Path | None = None) -> Dataset:
             f"unknown dataset {name!r}; available datasets: {', '.join(available_datasets())}"
         )
     return loader(as_path(data_dir))
+
+
+def load_dataset_factory(path: str, data_dir: str | Path | None = None) -> Dataset:
+    """Load a user's dataset from a factory ``package.module:function``.
+
+    The factory is called as ``function(data_dir)`` (a ``Path`` or ``None``) and returns
+    ``(train, test)`` or ``(train, test, num_classes)``; each set is ``(x, y)`` tensors/arrays or
+    a map-style dataset of ``(x, y)`` items. The sets are read into memory as float32 inputs
+    and int64 labels (``num_classes`` defaults to one more than the largest label).
+    """
+    import importlib
+
+    from torch.utils.data import TensorDataset
+
+    from ftunlearn.data.dataset import content_fingerprint
+    from ftunlearn.data.sources import as_source, is_streamed
+
+    module_name, _, attribute = path.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise UnlearnError(f"cannot import dataset module {module_name!r}: {error}") from error
+    factory = getattr(module, attribute, None)
+    if not callable(factory):
+        raise UnlearnError(f"{path!r}: {module_name} has no callable {attribute!r}")
+    made = factory(as_path(data_dir))
+    if not isinstance(made, tuple) or len(made) not in (2, 3):
+        raise UnlearnError(f"dataset factory {path} must return (train, test) or "
+                           f"(train, test, num_classes), got {type(made).__name__}")
+    tensors = []
+    for role, data in zip(("train", "test"), made[:2], strict=True):
+        if is_streamed(data):
+            x, y = zip(*as_source(data, role).batches(1024), strict=True)
+            tensors += [torch.cat(x), torch.cat(y)]
+        else:
+            pair = data.tensors[:2] if isinstance(data, TensorDataset) else data
+            tensors += [torch.as_tensor(pair[0]).float(), torch.as_tensor(pair[1]).long()]
+    x_train, y_train, x_test, y_test = tensors
+    largest = int(max(y_train.max(), y_test.max())) + 1
+    classes = int(made[2]) if len(made) == 3 else largest
+    if classes < largest:
+        raise UnlearnError(f"dataset factory {path}: labels go up to {largest - 1} but "
+                           f"num_classes is {classes}")
+    return Dataset(path, x_train, y_train, x_test, y_test, classes, tuple(x_train.shape[1:]),
+                   content_fingerprint(x_train, y_train, x_test, y_test, extra=path))

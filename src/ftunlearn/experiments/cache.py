@@ -2,9 +2,10 @@
 
 Each entry is ``<key>.safetensors`` (the state dict) plus ``<key>.json`` (the key's parts, the
 weights' sha256, the training seconds). The JSON is written last, so an entry without it is
-incomplete. On a read, the key parts, the checksum and every tensor name and shape are checked
-against a freshly built model; anything off is reported and rebuilt, never used. Nothing is
-ever unpickled.
+incomplete. On a read, the key parts, the checksum, ``train_seconds`` and every tensor's name,
+shape, dtype and finiteness are checked against a freshly built model; an entry that fails any
+check, or cannot be read at all, is logged with its file name, removed and rebuilt, never used.
+Files are readable by group and others (a shared cache). Nothing is ever unpickled.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -21,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -29,6 +33,8 @@ from ftunlearn.errors import UnlearnError
 log = logging.getLogger(__name__)
 
 CACHE_FORMAT = 1
+FILE_MODE = 0o644
+FOLDER_MODE = 0o755
 
 
 def cache_key(parts: Mapping[str, Any]) -> str:
@@ -60,6 +66,7 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     os.close(handle)
     try:
         write(Path(temporary))
+        os.chmod(temporary, FILE_MODE)  # mkstemp makes 0o600: others sharing the cache read it
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
@@ -72,7 +79,9 @@ class CheckpointCache:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
+            if not self.root.is_dir():
+                self.root.mkdir(parents=True, exist_ok=True)
+                self.root.chmod(FOLDER_MODE)  # not the umask's: a shared cache stays readable
         except OSError as error:
             raise UnlearnError(f"cannot create the cache folder {self.root}: {error}") from error
 
@@ -80,35 +89,71 @@ class CheckpointCache:
         return self.root / f"{key}.safetensors", self.root / f"{key}.json"
 
     def load(self, parts: Mapping[str, Any], build: Callable[[], nn.Module]) -> CachedModel | None:
-        """The cached model for ``parts``, or ``None`` when absent or unusable (then logged)."""
+        """The cached model for ``parts``, or ``None`` when absent or unusable for any reason
+        (then a warning names the file, the entry is removed and the caller rebuilds it)."""
         key = cache_key(parts)
         weights, meta_path = self.paths(key)
-        if not meta_path.exists():
+        if not meta_path.exists() and not meta_path.is_symlink():
             return None
+        model = build()  # outside the check: a failing model factory is not a bad entry
         try:
-            meta = json.loads(meta_path.read_text())
-            if meta.get("format") != CACHE_FORMAT:
-                raise ValueError(f"format {meta.get('format')!r}, expected {CACHE_FORMAT}")
-            if meta.get("parts") != json.loads(json.dumps(parts, default=str)):
-                raise ValueError("its key parts differ from the request")
-            if _sha256_file(weights) != meta.get("sha256"):
-                raise ValueError("the weights' checksum does not match")
-            state = load_file(str(weights))
-            model = build()
-            expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-            found = {k: tuple(v.shape) for k, v in state.items()}
-            if expected != found:
-                raise ValueError("its tensors do not match the model's names and shapes")
-            model.load_state_dict(state, strict=True)
-        except (OSError, ValueError, RuntimeError, KeyError) as error:
-            log.warning("cache entry %s is unusable (%s); it will be rebuilt", key[:12], error)
+            seconds = self._read_entry(parts, weights, meta_path, model)
+        except Exception as error:  # any defect of an entry, whatever raised it, means rebuild
+            log.warning("cache entry %s is unusable (%s: %s); it will be rebuilt", meta_path,
+                        type(error).__name__, error)
+            self._discard(weights, meta_path)
             return None
-        return CachedModel(model, float(meta["train_seconds"]), True, key)
+        return CachedModel(model, seconds, True, key)
+
+    @staticmethod
+    def _read_entry(
+        parts: Mapping[str, Any], weights: Path, meta_path: Path, model: nn.Module
+    ) -> float:
+        """Load a checked entry into ``model``; its training seconds. Raises on any defect."""
+        meta = json.loads(meta_path.read_text())
+        if not isinstance(meta, dict):
+            raise ValueError(f"its JSON is a {type(meta).__name__}, not an object")
+        if meta.get("format") != CACHE_FORMAT:
+            raise ValueError(f"format {meta.get('format')!r}, expected {CACHE_FORMAT}")
+        if meta.get("parts") != json.loads(json.dumps(parts, default=str)):
+            raise ValueError("its key parts differ from the request")
+        seconds = meta.get("train_seconds")
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            raise ValueError(f"train_seconds is {seconds!r}, not a number")
+        if not (math.isfinite(seconds) and seconds >= 0):
+            raise ValueError(f"train_seconds is {seconds!r}, not a finite number >= 0")
+        if _sha256_file(weights) != meta.get("sha256"):
+            raise ValueError("the weights' checksum does not match")
+        state = load_file(str(weights))
+        expected = {k: (tuple(v.shape), v.dtype) for k, v in model.state_dict().items()}
+        found = {k: (tuple(v.shape), v.dtype) for k, v in state.items()}
+        if expected != found:
+            raise ValueError("its tensors do not match the model's names, shapes and dtypes")
+        bad = next((k for k, v in state.items()
+                    if v.is_floating_point() and not bool(torch.isfinite(v).all())), None)
+        if bad is not None:
+            raise ValueError(f"tensor {bad!r} holds non-finite values")
+        model.load_state_dict(state, strict=True)
+        return float(seconds)
+
+    @staticmethod
+    def _discard(*paths: Path) -> None:
+        """Remove what is left of a bad entry (a file, or a folder in a file's place)."""
+        for path in paths:
+            try:
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink(missing_ok=True)
+            except OSError as error:
+                log.warning("cannot remove the bad cache file %s (%s)", path, error)
 
     def store(self, parts: Mapping[str, Any], model: nn.Module, train_seconds: float) -> str:
-        """Write ``model`` under ``parts``; weights first, the JSON (the commit mark) last."""
+        """Write ``model`` under ``parts``; weights first, the JSON (the commit mark) last.
+        Files are made readable by group and others, so a shared cache serves every user."""
         key = cache_key(parts)
         weights, meta_path = self.paths(key)
+        self._discard(weights, meta_path)
         state = {
             k: v.detach().to("cpu").clone().contiguous() for k, v in model.state_dict().items()
         }

@@ -23,7 +23,9 @@ import sklearn
 import torch
 
 import ftunlearn
+from ftunlearn.experiments.catalog import ORIGINAL_METHOD
 from ftunlearn.experiments.config import GOLDEN, BenchConfig, digest
+from ftunlearn.experiments.identity import RunIdentity
 from ftunlearn.experiments.store import CellResult
 from ftunlearn.experiments.workspace import Workspace
 from ftunlearn.methods import make_config, unlearn
@@ -32,29 +34,50 @@ from ftunlearn.metrics.evaluate import evaluate
 
 @dataclass(frozen=True)
 class Cell:
-    """One (method, seed) pair of a run, with the method's resolved hyperparameters."""
+    """One (method, seed) pair of a run, with the method's resolved hyperparameters.
+
+    ``identity`` is the run's identity digest (the content of its shared inputs) and ``inputs``
+    the digest of the cell's own (its seed's forget set, its method's version); both are empty
+    for a cell planned without the data (validation only).
+    """
 
     method: str
     seed: int
     hyperparameters: Mapping[str, Any] = field(default_factory=dict)
+    identity: str = ""
+    inputs: str = ""
 
     def key(self, config: BenchConfig) -> str:
-        """A content key: the same cell of the same run always gets the same key."""
+        """A content key: the same cell of the same inputs always gets the same key."""
         return digest({"base": config.base(), "method": self.method, "seed": self.seed,
-                       "hyperparameters": dict(self.hyperparameters)})
+                       "hyperparameters": dict(self.hyperparameters),
+                       "identity": self.identity, "inputs": self.inputs})
+
+    def row_config(self, config: BenchConfig) -> dict[str, Any]:
+        """The configuration stored with the cell's row, with the run identity it ran under."""
+        return {**config.to_dict(), "identity": self.identity}
 
 
-def plan_cells(config: BenchConfig) -> list[Cell]:
+def plan_cells(config: BenchConfig, identity: RunIdentity | None = None) -> list[Cell]:
     """The golden row and every method for each seed, seeds outermost (so a seed's original
-    and golden models are reused by consecutive cells). Validates every method's overrides."""
+    and golden models are reused by consecutive cells). Validates every method's overrides.
+    With ``identity`` each cell's key is content-addressed."""
     resolved = {
         method: make_config(method, config.hyperparameters.get(method, {})).to_dict()
         for method in config.methods
     }
+
+    def cell(method: str, seed: int, hyperparameters: Mapping[str, Any]) -> Cell:
+        if identity is None:
+            return Cell(method, seed, hyperparameters)
+        return Cell(method, seed, hyperparameters, identity.digest,
+                    identity.cell_inputs(method, seed))
+
     cells = []
     for seed in config.seeds:
-        cells.append(Cell(GOLDEN, seed))
-        cells.extend(Cell(method, seed, resolved[method]) for method in config.methods)
+        cells.append(cell(GOLDEN, seed, {}))
+        cells.append(cell(ORIGINAL_METHOD, seed, {}))  # before unlearning (reports' helper)
+        cells.extend(cell(method, seed, resolved[method]) for method in config.methods)
     return cells
 
 
@@ -97,7 +120,7 @@ def run_cell(
     started_at = _now()
     common = {
         "cell_key": cell.key(config), "method": cell.method, "seed": cell.seed,
-        "config": config.to_dict(), "hyperparameters": dict(cell.hyperparameters),
+        "config": cell.row_config(config), "hyperparameters": dict(cell.hyperparameters),
         "started_at": started_at, "versions": software_versions(), "git_commit": git_commit(),
     }
     try:
@@ -105,6 +128,8 @@ def run_cell(
         retrain_seconds = reference.golden.train_seconds
         if cell.method == GOLDEN:
             model, seconds = reference.golden.model, retrain_seconds
+        elif cell.method == ORIGINAL_METHOD:
+            model, seconds = reference.original.model, 0.0
         else:
             epochs = int(cell.hyperparameters.get("epochs", config.recipe.epochs))
 

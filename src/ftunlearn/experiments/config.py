@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from ftunlearn.errors import UnlearnError
+from ftunlearn.params import Params
 from ftunlearn.training import Recipe
 
 ALL_METHODS: tuple[str, ...] = (
@@ -25,8 +25,11 @@ GOLDEN = "golden"
 
 
 @dataclass(frozen=True)
-class BenchConfig:
+class BenchConfig(Params):
     """One benchmark: a dataset, a model, one forget spec, methods and seeds."""
+
+    owner: ClassVar[str] = "bench config"
+    key_word: ClassVar[str] = "config key"
 
     dataset: str = "digits"
     model: str = "mlp"
@@ -40,19 +43,22 @@ class BenchConfig:
     mia_extras: bool = True
     """Also report MIA with the entropy, modified-entropy and loss features (each costs one more
     SVC fit: seconds per cell at Fashion-MNIST size)."""
+    original_weights: str | None = None
+    """The user's trained weights (``.safetensors`` or a ``.pt`` state dict) used as the original
+    of every seed instead of training one; the golden models are still trained with the recipe."""
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
         if not self.methods:
-            raise UnlearnError("no methods to run: give --methods a comma-separated list")
+            self.fail("no methods to run: give --methods a comma-separated list")
         if len(set(self.methods)) != len(self.methods):
-            raise UnlearnError(f"a method is listed twice in {list(self.methods)}")
+            self.fail(f"a method is listed twice in {list(self.methods)}")
         if GOLDEN in self.methods:
-            raise UnlearnError(f"{GOLDEN!r} is always evaluated; do not list it as a method")
+            self.fail(f"{GOLDEN!r} is always evaluated; do not list it as a method")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
-            raise UnlearnError(f"seeds must be distinct and at least one, got {list(self.seeds)}")
+            self.fail(f"seeds must be distinct and at least one, got {list(self.seeds)}")
         stray = sorted(set(self.hyperparameters) - set(self.methods))
         if stray:
-            raise UnlearnError(f"hyperparameters given for methods not run: {stray}")
+            self.fail(f"hyperparameters given for methods not run: {stray}")
 
     def base(self) -> dict[str, Any]:
         """What every cell of the run shares: changing it makes a different run."""
@@ -61,38 +67,30 @@ class BenchConfig:
             "recipe": self.recipe.to_dict(), "mia_extras": self.mia_extras,
         }
 
-    def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["methods"] = list(self.methods)
-        data["seeds"] = list(self.seeds)
-        data["hyperparameters"] = {k: dict(v) for k, v in self.hyperparameters.items()}
-        return data
-
-
 def digest(data: Mapping[str, Any]) -> str:
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def parse_seeds(value: str | int | list[int]) -> tuple[int, ...]:
-    """``3`` means seeds 0, 1, 2; ``"0,5,9"`` or a list means exactly those."""
-    if isinstance(value, list):
-        return tuple(int(v) for v in value)
-    text = str(value).strip()
-    try:
-        if "," in text:
-            return tuple(int(part) for part in text.split(",") if part.strip())
-        count = int(text)
-    except ValueError:
-        raise UnlearnError(f"bad seeds {value!r}: give a count (3) or a list (0,1,2)") from None
-    if count < 1:
-        raise UnlearnError(f"the number of seeds must be >= 1, got {count}")
-    return tuple(range(count))
+def parse_seeds(value: Any) -> Any:
+    """A count (``3`` or ``"3"``) as the seeds ``(0, 1, 2)``; a list (``"0,5,9"``, ``[0, 5]``)
+    is left to :meth:`BenchConfig.from_values`, which reads it by the field's hint."""
+    count = value.strip() if isinstance(value, str) and "," not in value else value
+    if isinstance(count, str) and count.lstrip("+-").isdigit():
+        count = int(count)
+    if isinstance(count, int) and not isinstance(count, bool):
+        if count < 1:
+            raise UnlearnError(f"the number of seeds must be >= 1, got {count}")
+        return tuple(range(count))
+    return value
 
 
 def parse_methods(value: str | list[str]) -> tuple[str, ...]:
     """A comma-separated list of method names, or ``all``."""
-    names = value if isinstance(value, list) else [v.strip() for v in value.split(",")]
+    if not isinstance(value, str | list | tuple):
+        raise UnlearnError(f"methods must be a comma-separated text or a list of names, got "
+                           f"{value!r}")
+    names = list(value) if not isinstance(value, str) else [v.strip() for v in value.split(",")]
     names = [name for name in names if name]
     if names == ["all"]:
         return ALL_METHODS
@@ -125,24 +123,12 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise UnlearnError(f"config file {path} is not valid TOML: {error}") from error
 
 
-CONFIG_KEYS = {
-    "dataset", "model", "forget", "methods", "seeds", "recipe", "hyperparameters", "data_dir",
-    "device", "mia_extras",
-}
-
-
 def config_from_mapping(values: Mapping[str, Any]) -> BenchConfig:
-    """Build a :class:`BenchConfig` from TOML-like values (unknown keys are an error)."""
-    unknown = sorted(set(values) - CONFIG_KEYS)
-    if unknown:
-        raise UnlearnError(f"unknown config key(s) {unknown}; known: {sorted(CONFIG_KEYS)}")
-    kwargs: dict[str, Any] = {k: v for k, v in values.items() if k in CONFIG_KEYS}
-    if "methods" in kwargs:
+    """Build a :class:`BenchConfig` from TOML-like values or CLI text (unknown keys are an
+    error); ``methods = "all"`` and a seed count are read here, the rest by the field hints."""
+    kwargs = dict(values)
+    if isinstance(kwargs.get("methods"), str | list):
         kwargs["methods"] = parse_methods(kwargs["methods"])
     if "seeds" in kwargs:
         kwargs["seeds"] = parse_seeds(kwargs["seeds"])
-    if "recipe" in kwargs and not isinstance(kwargs["recipe"], Recipe):
-        kwargs["recipe"] = Recipe().replace(**dict(kwargs["recipe"]))
-    if "hyperparameters" in kwargs:
-        kwargs["hyperparameters"] = {m: dict(h) for m, h in kwargs["hyperparameters"].items()}
-    return BenchConfig(**kwargs)
+    return BenchConfig.from_values(kwargs)

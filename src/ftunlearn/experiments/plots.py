@@ -1,18 +1,37 @@
-"""The report's PNG plots, drawn with matplotlib's Agg canvas (no pyplot, no global state).
+"""The report's figures, drawn with matplotlib's Agg canvas (no pyplot, no global state).
 
-A plot leaves out the methods that lack its metrics and is not drawn when none has them.
+Style rules: each method keeps one colour and marker in every figure of every run (its
+position in the method registry picks them; the golden and original models have their own);
+points carry their method's name, placed by adjustText so labels do not collide, and a legend;
+error bars are 95 % t-intervals over seeds; reference methods (the golden model, registry
+``reference=True`` methods such as ``retrain``, and the original model) are drawn as reference
+lines, never as bars; axes stay inside the metric's range; titles name the run. Each figure is
+saved as a 200-dpi PNG, an SVG and a PDF. A plot leaves out the methods that lack its metrics
+and is not drawn when none has them.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+import math
+import zlib
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+import matplotlib
+from adjustText import adjust_text
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogFormatter
+
+from ftunlearn.experiments.catalog import (
+    ORIGINAL_METHOD,
+    is_reference,
+    method_order,
+    metric_info,
+)
+from ftunlearn.experiments.store import GOLDEN_METHOD
 
 if TYPE_CHECKING:
     from ftunlearn.experiments.report import MethodSummary, MetricStat, RunSummary
@@ -29,14 +48,55 @@ PLOT_TITLES = {
     "avg_gap_vs_rte": "Avg Gap against RTE",
     "forget_loss_gap": "Forget-loss gap per method",
 }
-_GOLDEN_STYLE = {"marker": "*", "markersize": 16, "color": "crimson", "zorder": 3}
-_METHOD_STYLE = {"marker": "o", "markersize": 7, "color": "tab:blue", "zorder": 2}
-_BAR_COLOR = "tab:blue"
-_BEST_COLOR = "tab:green"
+FORMATS = ("png", "svg", "pdf")
+PNG_DPI = 200
+FIGURE_SIZE = (7.2, 4.4)
+
+_MARKERS = ("o", "s", "^", "D", "v", "P", "<", ">", "h", "p", "d", "8")
+_GOLDEN_STYLE = {"color": "black", "marker": "*", "markersize": 13}
+_ORIGINAL_STYLE = {"color": "dimgray", "marker": "X", "markersize": 9}
 
 
-def render_plots(summary: RunSummary) -> dict[str, bytes]:
-    """PNG bytes per plot name (keys of ``PLOT_FILES``) for the plots that have data."""
+def method_style(method: str) -> dict[str, object]:
+    """The colour and marker of ``method``, the same in every figure and run."""
+    if method == GOLDEN_METHOD:
+        return dict(_GOLDEN_STYLE)
+    if method == ORIGINAL_METHOD:
+        return dict(_ORIGINAL_STYLE)
+    order = method_order()
+    # unregistered (plug-in) methods get a slot from a stable hash of their name
+    index = order.index(method) if method in order else len(order) + zlib.crc32(method.encode())
+    palette = matplotlib.colormaps["tab20"].colors
+    # dark shades first (even indices), then the light ones
+    colours = palette[0::2] + palette[1::2]
+    return {"color": colours[index % len(colours)], "marker": _MARKERS[index % len(_MARKERS)],
+            "markersize": 7}
+
+
+def _label(method: str) -> str:
+    if method == GOLDEN_METHOD:
+        return "golden (retrained on D_r)"
+    if method == ORIGINAL_METHOD:
+        return "original (before unlearning)"
+    return method
+
+
+def run_title(summary: RunSummary) -> str:
+    """``dataset · model · forget SPEC · N seeds`` for figure titles."""
+    config = summary.configuration
+    seeds = max((m.n_seeds for m in summary.methods), default=0)
+    parts = [str(config[k]) for k in ("dataset", "model") if k in config]
+    if "forget" in config:
+        parts.append(f"forget {config['forget']}")
+    parts.append(f"{seeds} seed{'s' if seeds != 1 else ''}")
+    return " · ".join(parts)
+
+
+def render_plots(
+    summary: RunSummary, formats: Sequence[str] = FORMATS
+) -> dict[str, dict[str, bytes]]:
+    """Per plot name (keys of ``PLOT_FILES``) with data: its bytes per format (of ``FORMATS``;
+    PNG always)."""
     drawers: dict[str, Callable[[Axes, RunSummary], bool]] = {
         "ua_vs_ta": _draw_ua_vs_ta,
         "avg_gap": _draw_avg_gap,
@@ -44,14 +104,81 @@ def render_plots(summary: RunSummary) -> dict[str, bytes]:
         "forget_loss_gap": _draw_forget_loss_gap,
     }
     images = {}
+    title = run_title(summary)
     for name, draw in drawers.items():
-        figure = Figure(figsize=(7.0, 4.8), dpi=100, layout="constrained")
-        FigureCanvasAgg(figure)
-        if draw(figure.add_subplot(), summary):
-            buffer = io.BytesIO()
-            figure.savefig(buffer, format="png", metadata={"Software": None})
-            images[name] = buffer.getvalue()
+        figure = _figure()
+        axes = figure.add_subplot()
+        if draw(axes, summary):
+            figure.suptitle(title, fontsize=10, color="0.3")
+            _legend(figure, axes)
+            images[name] = save_figure(figure, formats)
     return images
+
+
+def render_comparison(summaries: Sequence[RunSummary], labels: Sequence[str]) -> dict[str, bytes]:
+    """Avg Gap against RTE for several runs: one panel per run, shared axes and styles."""
+    figure = _figure(size=(3.6 * len(summaries) + 2.0, 4.4))
+    panels = figure.subplots(1, len(summaries), sharex=True, sharey=True, squeeze=False)[0]
+    drawn = False
+    for axes, summary, label in zip(panels, summaries, labels, strict=True):
+        drawn |= _draw_avg_gap_vs_rte(axes, summary)
+        axes.set_title(f"{label}\n{run_title(summary)}", fontsize=9)
+    if not drawn:
+        return {}
+    for axes in panels[1:]:
+        axes.set_ylabel("")
+    figure.suptitle("Avg Gap against RTE (lower left is better; bars: 95 % t-interval)",
+                    fontsize=10)
+    _legend(figure, *panels)
+    return save_figure(figure)
+
+
+def _figure(size: tuple[float, float] = FIGURE_SIZE) -> Figure:
+    figure = Figure(figsize=size, dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def save_figure(figure: Figure, formats: Sequence[str] = FORMATS) -> dict[str, bytes]:
+    """The figure as 200-dpi PNG, SVG and PDF bytes, without dates (same input, same bytes)."""
+    metadata = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None},
+                "pdf": {"CreationDate": None, "Creator": None, "Producer": None}}
+    out = {}
+    with matplotlib.rc_context({"svg.hashsalt": "ftunlearn", "svg.fonttype": "none"}):
+        for fmt in dict.fromkeys(("png", *formats)):
+            buffer = io.BytesIO()
+            figure.savefig(buffer, format=fmt, dpi=PNG_DPI, metadata=metadata[fmt])
+            out[fmt] = buffer.getvalue()
+    return out
+
+
+def _legend(figure: Figure, *panels: Axes) -> None:
+    handles: dict[str, object] = {}
+    for axes in panels:
+        for handle, label in zip(*axes.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, handle)
+    if handles:
+        figure.legend(list(handles.values()), list(handles), loc="outside right center",
+                      fontsize=8, frameon=False)
+
+
+def _metric_limits(name: str) -> tuple[float, float | None]:
+    """The metric's possible range: percentages in [0, 100], every other metric >= 0."""
+    return (0.0, 100.0) if metric_info(name).unit == "%" else (0.0, None)
+
+
+def _clip(axes: Axes, axis: str, name: str) -> None:
+    """Keep the view inside the metric's range (matplotlib's margins may overshoot it)."""
+    low, high = _metric_limits(name)
+    get, set_ = (axes.get_xlim, axes.set_xlim) if axis == "x" else (axes.get_ylim, axes.set_ylim)
+    current_low, current_high = get()
+    new_low = current_low if axes.get_xscale() == "log" and axis == "x" else max(low, current_low)
+    new_high = current_high if high is None else min(high, current_high)
+    set_(new_low, new_high)
+
+
+def _half_width(stat: MetricStat) -> float:
+    return 0.0 if math.isnan(stat.ci_low) else (stat.ci_high - stat.ci_low) / 2
 
 
 def _pairs(
@@ -60,26 +187,25 @@ def _pairs(
     return [(m, m.stats[x], m.stats[y]) for m in summary.methods if x in m.stats and y in m.stats]
 
 
-def _scatter(axes: Axes, points: list[tuple[MethodSummary, MetricStat, MetricStat]]) -> None:
+def _scatter(axes: Axes, points: list[tuple[MethodSummary, MetricStat, MetricStat]],
+             log_x: bool = False) -> None:
+    texts = []
     for method, x, y in points:
-        style = _GOLDEN_STYLE if method.is_golden else _METHOD_STYLE
+        style = method_style(method.method)
+        half = _half_width(x)
+        # on a log axis an interval reaching below zero is drawn down to a tenth of the mean
+        xerr = [[min(half, 0.9 * x.mean)], [half]] if log_x else half
         axes.errorbar(
-            x.mean,
-            y.mean,
-            xerr=x.std,
-            yerr=y.std,
-            linestyle="none",
-            capsize=3,
-            label="golden (retrained)" if method.is_golden else None,
-            **style,
+            x.mean, y.mean, xerr=xerr, yerr=_half_width(y), linestyle="none",
+            capsize=2, elinewidth=0.8, label=_label(method.method),
+            zorder=3 if method.is_pseudo else 2, **style,
         )
-        axes.annotate(
-            method.method, (x.mean, y.mean), textcoords="offset points", xytext=(6, 6), fontsize=9
-        )
-    if any(method.is_golden for method, _, _ in points):
-        axes.legend(loc="best")
-    axes.margins(0.12)
+        texts.append(axes.text(x.mean, y.mean, method.method, fontsize=7, color=style["color"]))
+    axes.margins(0.1)
     axes.grid(True, alpha=0.3)
+    if texts:
+        adjust_text(texts, ax=axes, expand=(1.4, 1.6), force_text=(0.4, 0.6),
+                    arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.5})
 
 
 def _draw_ua_vs_ta(axes: Axes, summary: RunSummary) -> bool:
@@ -87,9 +213,11 @@ def _draw_ua_vs_ta(axes: Axes, summary: RunSummary) -> bool:
     if not points:
         return False
     _scatter(axes, points)
+    _clip(axes, "x", "UA")
+    _clip(axes, "y", "TA")
     axes.set_xlabel("UA (%)")
     axes.set_ylabel("TA (%)")
-    axes.set_title("UA against TA (mean ± std over seeds)")
+    axes.set_title("UA against TA (closer to golden is better)", fontsize=10)
     return True
 
 
@@ -97,34 +225,54 @@ def _draw_avg_gap_vs_rte(axes: Axes, summary: RunSummary) -> bool:
     points = [p for p in _pairs(summary, "rte_seconds", "avg_gap") if p[1].mean > 0]
     if not points:
         return False
-    _scatter(axes, points)
+    _scatter(axes, points, log_x=True)
+    # a model with no unlearning time (the original) is a reference line, not a point
+    for method in summary.methods:
+        stat = method.stats.get("avg_gap")
+        rte = method.stats.get("rte_seconds")
+        if method.method == ORIGINAL_METHOD and stat is not None and (rte is None or rte.mean <= 0):
+            axes.axhline(stat.mean, linestyle=":", linewidth=1.2, label=_label(method.method),
+                         color=method_style(method.method)["color"])
     axes.set_xscale("log")
     axes.xaxis.set_major_formatter(LogFormatter())
     axes.xaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
-    axes.margins(x=0.15, y=0.1)
+    _clip(axes, "y", "avg_gap")
     axes.set_xlabel("RTE (seconds, log scale)")
     axes.set_ylabel("Avg Gap")
-    axes.set_title("Avg Gap against run-time (lower left is better)")
+    axes.set_title("Avg Gap against run-time (lower left is better)", fontsize=10)
     return True
 
 
 def _draw_bars(axes: Axes, summary: RunSummary, metric: str) -> bool:
-    methods = [m for m in summary.methods if not m.is_golden and metric in m.stats]
-    if not methods:
+    """Unlearning methods as bars with 95 % intervals; reference rows as horizontal lines."""
+    bars = [m for m in summary.methods
+            if metric in m.stats and not m.is_pseudo and not is_reference(m.method)]
+    lines = [m for m in summary.methods
+             if metric in m.stats and (m.is_pseudo or is_reference(m.method))]
+    if not bars and not lines:
         return False
-    positions = range(len(methods))
+    positions = range(len(bars))
     axes.bar(
-        positions,
-        [m.stats[metric].mean for m in methods],
-        yerr=[m.stats[metric].std for m in methods],
-        capsize=4,
-        color=[
-            _BEST_COLOR if metric == "avg_gap" and m.method in summary.best else _BAR_COLOR
-            for m in methods
-        ],
+        positions, [m.stats[metric].mean for m in bars],
+        yerr=[_half_width(m.stats[metric]) for m in bars], capsize=3,
+        color=[method_style(m.method)["color"] for m in bars],
+        edgecolor=["black" if m.method in summary.best else "none" for m in bars],
+        linewidth=1.5,
     )
-    axes.set_xticks(list(positions), [m.method for m in methods], rotation=45, ha="right")
+    for i, method in enumerate(bars):
+        if method.method in summary.best:
+            stat = method.stats[metric]
+            axes.annotate("★ best", (i, stat.mean + _half_width(stat)), ha="center",
+                          va="bottom", xytext=(0, 2), textcoords="offset points", fontsize=8)
+    dashes = ("--", "-.", ":", (0, (5, 1)))
+    for k, method in enumerate(lines):
+        axes.axhline(method.stats[metric].mean, linestyle=dashes[k % len(dashes)],
+                     linewidth=1.2, color=method_style(method.method)["color"],
+                     label=f"{_label(method.method)}: {method.stats[metric].mean:.3g}")
+    axes.set_xticks(list(positions), [m.method for m in bars], rotation=45, ha="right")
     axes.grid(True, axis="y", alpha=0.3)
+    axes.set_ylim(bottom=0)
+    _clip(axes, "y", metric)
     return True
 
 
@@ -132,13 +280,13 @@ def _draw_avg_gap(axes: Axes, summary: RunSummary) -> bool:
     if not _draw_bars(axes, summary, "avg_gap"):
         return False
     axes.set_ylabel("Avg Gap (golden = 0)")
-    axes.set_title("Avg Gap per method (mean ± std; best in green)")
+    axes.set_title("Avg Gap per method (mean, 95 % t-interval; lower is better)", fontsize=10)
     return True
 
 
 def _draw_forget_loss_gap(axes: Axes, summary: RunSummary) -> bool:
     if not _draw_bars(axes, summary, "forget_loss_gap"):
         return False
-    axes.set_ylabel("|CE(θu; Df) − CE(θg; Df)|")
-    axes.set_title("Forget-loss gap per method (mean ± std)")
+    axes.set_ylabel("|CE(θu; Df) − CE(θg; Df)| (nats)")
+    axes.set_title("Forget-loss gap per method (mean, 95 % t-interval)", fontsize=10)
     return True

@@ -136,7 +136,7 @@ def lost_cell(config: BenchConfig, cell: Cell, started_at: str, error: str) -> C
     preparation failed)."""
     return CellResult(
         cell_key=cell.key(config), method=cell.method, seed=cell.seed, status="failed",
-        error=error, config=config.to_dict(), hyperparameters=dict(cell.hyperparameters),
+        error=error, config=cell.row_config(config), hyperparameters=dict(cell.hyperparameters),
         metrics={}, unlearn_seconds=None, eval_seconds=None, started_at=started_at,
         finished_at=_now(), versions=software_versions(), git_commit=git_commit(),
     )

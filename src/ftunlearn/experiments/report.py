@@ -1,12 +1,14 @@
-"""The report of a benchmark run: summary.csv, report.md, PNG plots and a self-contained HTML page.
+"""The report of a benchmark run: summary.csv, report.md, figures and a self-contained HTML page.
 
-Every number is a mean ± sample standard deviation (ddof = 1) over the seeds a method finished;
-with one seed the deviation is 0 and the seed count says so. NaN metrics count as missing.
+Every number is a mean over the seeds a method finished, with its sample standard deviation
+(ddof = 1) and its 95 % t-interval (``intervals.INTERVAL_METHOD``); with one seed the deviation is
+0, there is no interval and the seed count says so. NaN metrics count as missing.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -19,8 +21,24 @@ from typing import Any
 import numpy as np
 
 from ftunlearn.errors import UnlearnError
+from ftunlearn.experiments import report_guard
+from ftunlearn.experiments.catalog import (
+    DIRECTION_WORDS,
+    PSEUDO_METHODS,
+    is_reference,
+    metric_info,
+)
+from ftunlearn.experiments.exports import write_exports
 from ftunlearn.experiments.html import render_html
-from ftunlearn.experiments.plots import PLOT_FILES, PLOT_TITLES, render_plots
+from ftunlearn.experiments.intervals import (
+    INTERVAL_METHOD,
+    Interval,
+    PairedDifference,
+    best_by_lowest_mean,
+    paired_difference,
+    t_interval,
+)
+from ftunlearn.experiments.plots import FORMATS, PLOT_FILES, PLOT_TITLES, render_plots
 from ftunlearn.experiments.store import GOLDEN_METHOD, RESULTS_FILENAME, CellResult, ResultStore
 
 PRIMARY_METRICS = ("UA", "RA", "TA", "MIA", "avg_gap", "forget_loss_gap", "rte_seconds")
@@ -32,6 +50,7 @@ METRIC_LABELS = {
     "avg_gap": "Avg Gap",
     "forget_loss_gap": "Forget-loss gap",
     "rte_seconds": "RTE (s)",
+    "avg_gap_no_mia": "Avg Gap (no MIA)",
 }
 MISSING = "–"
 BEST_MARK = "★"
@@ -42,11 +61,17 @@ REPORT_HTML = "report.html"
 
 @dataclass(frozen=True)
 class MetricStat:
-    """Mean and sample standard deviation of one metric over the ``n`` seeds that have it."""
+    """Mean, sample standard deviation and 95 % t-interval of one metric over ``n`` seeds."""
 
     mean: float
     std: float
     n: int
+    ci_low: float = math.nan
+    ci_high: float = math.nan
+
+    @property
+    def interval(self) -> Interval:
+        return Interval(self.mean, self.ci_low, self.ci_high, self.n)
 
 
 @dataclass(frozen=True)
@@ -58,6 +83,8 @@ class MethodSummary:
     stats: Mapping[str, MetricStat]
     hyperparameters: Mapping[str, Any]
     varying_hyperparameters: tuple[str, ...] = ()
+    per_seed: Mapping[str, Mapping[int, float]] = dataclasses.field(default_factory=dict)
+    """metric -> seed -> value, for paired comparisons."""
 
     @property
     def n_seeds(self) -> int:
@@ -67,13 +94,22 @@ class MethodSummary:
     def is_golden(self) -> bool:
         return self.method == GOLDEN_METHOD
 
+    @property
+    def is_pseudo(self) -> bool:
+        """A model of the run (golden, original), not an unlearning method."""
+        return self.method in PSEUDO_METHODS
+
 
 @dataclass(frozen=True)
 class RunSummary:
     """Everything a report shows: per-method statistics, the best method, config and failures.
 
-    ``methods`` has the golden row first and the others in first-seen order; ``best`` names the
-    method(s) with the lowest mean Avg Gap, leaving out the golden row and ``retrain``.
+    ``methods`` has the golden and original rows first and the others in first-seen order;
+    ``best`` names the method with the lowest mean Avg Gap when its interval clears the
+    runner-up's, else ``tied`` lists the methods it cannot be told from (pseudo rows and
+    reference methods such as ``retrain`` are never candidates). ``chance_attack`` lists the
+    rows whose MIA attack tells members from non-members at chance (``MIA_attack_acc`` below
+    ``CHANCE_ATTACK_ACC``); ``paired`` compares each method's Avg Gap with ``PAIRED_BASELINE``.
     """
 
     methods: tuple[MethodSummary, ...]
@@ -86,6 +122,12 @@ class RunSummary:
     started_at: str
     finished_at: str
     failed: tuple[CellResult, ...]
+    tied: tuple[str, ...] = ()
+    chance_attack: tuple[str, ...] = ()
+    paired: tuple[PairedDifference, ...] = ()
+
+    def method(self, name: str) -> MethodSummary | None:
+        return next((m for m in self.methods if m.method == name), None)
 
 
 @dataclass(frozen=True)
@@ -99,6 +141,8 @@ class ReportPaths:
     avg_gap: Path | None
     avg_gap_vs_rte: Path | None
     forget_loss_gap: Path | None
+    exports: Mapping[str, Path] = dataclasses.field(default_factory=dict)
+    """results_long.csv, table.tex, summary.json by name."""
 
     @property
     def plots(self) -> tuple[Path, ...]:
@@ -130,6 +174,16 @@ class ReportContent:
     configuration: tuple[tuple[str, str], ...]
     failed: tuple[tuple[str, str], ...]
     plots: tuple[tuple[str, str], ...]
+    identity: tuple[tuple[str, str], ...] = ()
+    """Which run this is: dataset, model, forget spec, recipe, seeds, methods, date, version."""
+    definitions: tuple[tuple[str, str], ...] = ()
+    """(metric label, definition with unit and direction) for each metric shown."""
+    protocol: tuple[tuple[str, str], ...] = ()
+    notes: tuple[str, ...] = ()
+    """Verdict lines: the best mark or the tie, attacks at chance."""
+    paired: Table | None = None
+    downloads: tuple[str, ...] = ()
+    """Files next to the report (exports and the figures' SVG/PDF)."""
 
 
 def summarize(results: Iterable[CellResult], *, source: str = "the given results") -> RunSummary:
@@ -142,17 +196,23 @@ def summarize(results: Iterable[CellResult], *, source: str = "the given results
         if failed:
             detail = f" ({len(failed)} failed cells; first error: {failed[0].error})"
         raise UnlearnError(f"no finished cells in {source}{detail}; run `ftunlearn bench` first")
+    chance = _chance_attack(finished)
+    if chance:
+        finished = _with_gap_without_mia(finished)
     by_method: dict[str, list[CellResult]] = {}
     for cell in finished:
         by_method.setdefault(cell.method, []).append(cell)
-    order = sorted(by_method, key=lambda m: m != GOLDEN_METHOD)  # stable: golden, then first-seen
+    # stable: golden, original, then first-seen
+    order = sorted(by_method, key=lambda m: PSEUDO_METHODS.index(m) if m in PSEUDO_METHODS
+                   else len(PSEUDO_METHODS))
     methods = tuple(_summarize_method(m, by_method[m], source) for m in order)
     configuration, varying = _common_items(c.config for c in finished)
     versions, _ = _common_items(c.versions for c in finished)
+    verdict = best_by_lowest_mean(_candidate_gaps(methods))
     return RunSummary(
         methods=methods,
         metric_names=_metric_names(finished),
-        best=_best_methods(methods),
+        best=verdict.best,
         configuration=configuration,
         varying_config_keys=varying,
         versions=versions,
@@ -160,6 +220,9 @@ def summarize(results: Iterable[CellResult], *, source: str = "the given results
         started_at=min(c.started_at for c in results),
         finished_at=max(c.finished_at for c in results),
         failed=failed,
+        tied=verdict.tied,
+        chance_attack=chance,
+        paired=_paired_with_baseline(methods),
     )
 
 
@@ -175,18 +238,23 @@ def _summarize_method(method: str, cells: list[CellResult], source: str) -> Meth
         )
     names = dict.fromkeys(name for c in cells for name in c.metrics)
     stats = {}
+    per_seed: dict[str, dict[int, float]] = {}
     for name in names:
-        values = [c.metrics[name] for c in cells if not math.isnan(c.metrics.get(name, math.nan))]
-        if values:
-            stats[name] = _stat(values)
+        kept = {c.seed: c.metrics[name] for c in cells
+                if not math.isnan(c.metrics.get(name, math.nan))}
+        if kept:
+            stats[name] = _stat(list(kept.values()))
+            per_seed[name] = kept
     hyperparameters, varying = _common_items(c.hyperparameters for c in cells)
-    return MethodSummary(method, tuple(seeds), stats, hyperparameters, varying)
+    return MethodSummary(method, tuple(seeds), stats, hyperparameters, varying, per_seed)
 
 
 def _stat(values: Sequence[float]) -> MetricStat:
     array = np.asarray(values, dtype=float)
     std = float(np.std(array, ddof=1)) if array.size > 1 else 0.0
-    return MetricStat(mean=float(np.mean(array)), std=std, n=int(array.size))
+    interval = t_interval(array)
+    return MetricStat(mean=interval.mean, std=std, n=interval.n, ci_low=interval.low,
+                      ci_high=interval.high)
 
 
 def _metric_names(cells: Sequence[CellResult]) -> tuple[str, ...]:
@@ -194,20 +262,66 @@ def _metric_names(cells: Sequence[CellResult]) -> tuple[str, ...]:
     return PRIMARY_METRICS + tuple(others)
 
 
-RETRAINING_METHODS = frozenset({"retrain"})
-"""Methods that retrain from scratch: the reference, not candidates for the best mark."""
+AVG_GAP = "avg_gap"
+MIA = "MIA"
+MIA_ATTACK_ACC = "MIA_attack_acc"
+AVG_GAP_WITHOUT_MIA = "avg_gap_no_mia"
+CHANCE_ATTACK_ACC = 55.0
+"""Percent: an attack below this cross-validated accuracy tells members from non-members at
+chance, so its MIA column is noise."""
+PAIRED_BASELINE = "ft"
+"""Plain fine-tuning: the method every remedy has to beat."""
 
 
-def _best_methods(methods: Sequence[MethodSummary]) -> tuple[str, ...]:
-    gaps = {
-        m.method: m.stats["avg_gap"].mean
+def _chance_attack(cells: Sequence[CellResult]) -> tuple[str, ...]:
+    """Rows whose mean ``MIA_attack_acc`` over seeds is below the chance threshold."""
+    accuracies: dict[str, list[float]] = {}
+    for cell in cells:
+        value = cell.metrics.get(MIA_ATTACK_ACC, math.nan)
+        if not math.isnan(value):
+            accuracies.setdefault(cell.method, []).append(value)
+    return tuple(m for m, v in accuracies.items() if float(np.mean(v)) < CHANCE_ATTACK_ACC)
+
+
+def _with_gap_without_mia(cells: Sequence[CellResult]) -> list[CellResult]:
+    """Cells with ``avg_gap_no_mia``: Avg Gap over its metrics except MIA, against the golden
+    cell of the same seed (left out where that seed has no golden cell)."""
+    from ftunlearn.metrics.gaps import AVG_GAP_KEYS, avg_gap
+
+    keys = tuple(k for k in AVG_GAP_KEYS if k != MIA)
+    golden = {c.seed: c.metrics for c in cells if c.method == GOLDEN_METHOD}
+    out = []
+    for cell in cells:
+        reference = golden.get(cell.seed)
+        if reference is not None and all(k in cell.metrics and k in reference for k in keys):
+            gap = avg_gap(cell.metrics, reference, keys)
+            cell = dataclasses.replace(cell, metrics={**cell.metrics, AVG_GAP_WITHOUT_MIA: gap})
+        out.append(cell)
+    return out
+
+
+def _candidate_gaps(methods: Sequence[MethodSummary]) -> dict[str, Interval]:
+    """Avg Gap intervals of the methods that may take the best mark."""
+    return {
+        m.method: m.stats[AVG_GAP].interval
         for m in methods
-        if not m.is_golden and m.method not in RETRAINING_METHODS and "avg_gap" in m.stats
+        if not m.is_pseudo and not is_reference(m.method) and AVG_GAP in m.stats
     }
-    if not gaps:
+
+
+def _paired_with_baseline(methods: Sequence[MethodSummary]) -> tuple[PairedDifference, ...]:
+    baseline = next((m for m in methods if m.method == PAIRED_BASELINE), None)
+    if baseline is None or AVG_GAP not in baseline.per_seed:
         return ()
-    lowest = min(gaps.values())
-    return tuple(m for m, gap in gaps.items() if gap == lowest)
+    pairs = []
+    for method in methods:
+        if method is baseline or method.is_pseudo or AVG_GAP not in method.per_seed:
+            continue
+        pair = paired_difference(method.method, method.per_seed[AVG_GAP], baseline.method,
+                                 baseline.per_seed[AVG_GAP])
+        if pair is not None:
+            pairs.append(pair)
+    return tuple(pairs)
 
 
 _ABSENT = object()
@@ -228,41 +342,56 @@ def _common_items(dicts: Iterable[Mapping[str, Any]]) -> tuple[dict[str, Any], t
     return common, tuple(varying)
 
 
-def write_report(run_dir: str | Path, results: Sequence[CellResult] | None = None) -> ReportPaths:
+def write_report(
+    run_dir: str | Path, results: Sequence[CellResult] | None = None, *, force: bool = False,
+    figure_formats: Sequence[str] = FORMATS,
+) -> ReportPaths:
     """Write summary.csv, report.md, the PNG plots and report.html into ``run_dir``.
 
-    Without ``results``, the cells are read from ``run_dir/results.sqlite``.
+    Without ``results``, the cells are read (read-only) from ``run_dir/results.sqlite``. A
+    report that would count fewer finished cells of the same plan than the existing one is
+    refused unless ``force`` (see ``report_guard``).
     """
     run_dir = Path(run_dir)
     if results is None:
         database = run_dir / RESULTS_FILENAME
-        with ResultStore(database, create=False) as store:
+        with ResultStore(database, read_only=True) as store:
             results = store.results(status=None)
         summary = summarize(results, source=str(database))
     else:
         summary = summarize(results)
+    record = report_guard.report_record(results)
+    report_guard.check_not_worse(run_dir, record, force=force)
+    summary = dataclasses.replace(
+        summary, configuration={**summary.configuration, **report_guard.ignored_note(results)})
     run_dir.mkdir(parents=True, exist_ok=True)
-    images = render_plots(summary)
+    images = render_plots(summary, figure_formats)
     plot_paths: dict[str, Path | None] = {}
     for name, filename in PLOT_FILES.items():
         path = run_dir / filename
-        if name in images:
-            _write_atomic(path, images[name])
-            plot_paths[name] = path
-        else:
-            path.unlink(missing_ok=True)  # a stale plot from an earlier report would mislead
-            plot_paths[name] = None
-    content = report_content(summary, tuple(n for n in PLOT_FILES if n in images))
+        for fmt in FORMATS:
+            variant = path.with_suffix(f".{fmt}")
+            if name in images and fmt in images[name]:
+                _write_atomic(variant, images[name][fmt])
+            else:
+                variant.unlink(missing_ok=True)  # a stale plot from an earlier report misleads
+        plot_paths[name] = path if name in images else None
+    exports = write_exports(run_dir, summary, results)
+    content = report_content(summary, tuple(n for n in PLOT_FILES if n in images),
+                             downloads=tuple(p.name for p in exports.values()),
+                             figure_formats=figure_formats)
     paths = ReportPaths(
         summary_csv=run_dir / SUMMARY_CSV,
         report_md=run_dir / REPORT_MD,
         report_html=run_dir / REPORT_HTML,
         **plot_paths,
+        exports=exports,
     )
     _write_atomic(paths.summary_csv, summary_csv_text(summary).encode())
     _write_atomic(paths.report_md, render_markdown(content).encode())
-    html_text = render_html(content, {PLOT_FILES[n]: data for n, data in images.items()})
-    _write_atomic(paths.report_html, html_text.encode())
+    pngs = {PLOT_FILES[n]: data["png"] for n, data in images.items()}
+    _write_atomic(paths.report_html, render_html(content, pngs).encode())
+    report_guard.write_record(run_dir, record)
     return paths
 
 
@@ -278,20 +407,27 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 def summary_csv_text(summary: RunSummary) -> str:
-    """The CSV: method, n_seeds, <metric>_mean, <metric>_std..., best_avg_gap (1 or 0)."""
+    """The CSV: method, n_seeds, then per metric <m>_mean, <m>_std, <m>_ci_low, <m>_ci_high
+    (95 % t-interval; empty with one seed), then best_avg_gap and tied_avg_gap (1 or 0)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     header = ["method", "n_seeds"]
     for name in summary.metric_names:
-        header += [f"{name}_mean", f"{name}_std"]
-    writer.writerow([*header, "best_avg_gap"])
+        header += [f"{name}_mean", f"{name}_std", f"{name}_ci_low", f"{name}_ci_high"]
+    writer.writerow([*header, "best_avg_gap", "tied_avg_gap"])
     for method in summary.methods:
         row: list[str | int] = [method.method, method.n_seeds]
         for name in summary.metric_names:
             stat = method.stats.get(name)
-            row += [repr(stat.mean), repr(stat.std)] if stat else ["", ""]
-        writer.writerow([*row, int(method.method in summary.best)])
+            row += ([repr(stat.mean), repr(stat.std), _csv_float(stat.ci_low),
+                     _csv_float(stat.ci_high)] if stat else ["", "", "", ""])
+        writer.writerow([*row, int(method.method in summary.best),
+                         int(method.method in summary.tied)])
     return buffer.getvalue()
+
+
+def _csv_float(value: float) -> str:
+    return "" if math.isnan(value) else repr(value)
 
 
 def format_number(value: float) -> str:
@@ -301,28 +437,64 @@ def format_number(value: float) -> str:
     return f"{value:.2g}"
 
 
-def _format_stat(stat: MetricStat | None, n_seeds: int) -> str:
+def format_stat(stat: MetricStat | None, n_seeds: int) -> str:
+    """``mean ± h`` with ``h`` the 95 % interval's half-width (just the mean with one seed)."""
     if stat is None:
         return MISSING
-    text = f"{format_number(stat.mean)} ± {format_number(stat.std)}"
+    text = format_number(stat.mean)
+    if not math.isnan(stat.ci_low):
+        text += f" ± {format_number((stat.ci_high - stat.ci_low) / 2)}"
     return text if stat.n == n_seeds else f"{text} (n={stat.n})"
+
+
+def metric_label(name: str) -> str:
+    info = metric_info(name)
+    return info.label if info.registered else METRIC_LABELS.get(name, name)
+
+
+CHANCE_FLAG = "attack at chance"
+
+
+def main_metrics(summary: RunSummary) -> tuple[str, ...]:
+    """The main table's metrics: the primary ones, and Avg Gap without MIA after Avg Gap when an
+    attack is at chance."""
+    if not summary.chance_attack:
+        return PRIMARY_METRICS
+    at = PRIMARY_METRICS.index(AVG_GAP) + 1
+    return (*PRIMARY_METRICS[:at], AVG_GAP_WITHOUT_MIA, *PRIMARY_METRICS[at:])
 
 
 def _metric_table(summary: RunSummary, names: Sequence[str]) -> Table:
     rows = []
     marked = set()
     for i, method in enumerate(summary.methods):
-        rows.append(
-            (
-                method.method,
-                str(method.n_seeds),
-                *(_format_stat(method.stats.get(n), method.n_seeds) for n in names),
-            )
-        )
-        if method.method in summary.best and "avg_gap" in names:
-            marked.add((i, 2 + list(names).index("avg_gap")))
-    header = ("Method", "Seeds", *(METRIC_LABELS.get(n, n) for n in names))
+        cells = []
+        for name in names:
+            text = format_stat(method.stats.get(name), method.n_seeds)
+            if name == MIA and method.method in summary.chance_attack and text != MISSING:
+                text += f" ({CHANCE_FLAG})"
+            cells.append(text)
+        rows.append((method.method, str(method.n_seeds), *cells))
+        if method.method in summary.best and AVG_GAP in names:
+            marked.add((i, 2 + list(names).index(AVG_GAP)))
+    header = ("Method", "Seeds", *(metric_label(n) for n in names))
     return Table(header, tuple(rows), frozenset(marked))
+
+
+def _paired_table(summary: RunSummary) -> Table | None:
+    if not summary.paired:
+        return None
+    rows = []
+    for pair in summary.paired:
+        d = pair.difference
+        interval = (MISSING if math.isnan(d.low)
+                    else f"[{format_number(d.low)}, {format_number(d.high)}]")
+        verdict = {"lower": f"beats {pair.baseline}", "higher": f"worse than {pair.baseline}"}
+        rows.append((pair.method, str(d.n), format_number(d.mean), interval,
+                     verdict.get(pair.verdict, pair.verdict)))
+    baseline = summary.paired[0].baseline
+    header = ("Method", "Shared seeds", f"Δ Avg Gap vs {baseline}", "95 % interval", "Verdict")
+    return Table(header, tuple(rows))
 
 
 def _format_value(value: Any) -> str:
@@ -337,19 +509,112 @@ def _varies(keys: Sequence[str]) -> dict[str, str]:
     return dict.fromkeys(keys, "(varies by seed)")
 
 
-def report_content(summary: RunSummary, plot_names: Sequence[str]) -> ReportContent:
+def split_sizes(configuration: Mapping[str, Any], seed: int) -> str | None:
+    """``|D_f| forget, |D_r| retain, |D_test| test`` of the run's split for ``seed``, or
+    ``None`` when the dataset cannot be loaded here (a report must not need the data)."""
+    from ftunlearn.data import load_dataset, make_split
+
+    try:
+        data = load_dataset(configuration["dataset"], configuration.get("data_dir"))
+        split = make_split(data, configuration["forget"], seed=seed)
+    except Exception:  # any failure only costs the sizes, never the report
+        return None
+    return (f"{len(split.forget)} forget, {len(split.retain)} retain, {data.n_test} test"
+            f" on seed {seed}")
+
+
+def identity_items(summary: RunSummary) -> list[tuple[str, str]]:
+    """What makes this run this run, for the top of every report."""
+    config = summary.configuration
+    seeds = sorted({s for m in summary.methods for s in m.seeds})
+    items = [(key, _format_value(config[key])) for key in ("dataset", "data_dir", "model")
+             if config.get(key) is not None]
+    if "forget" in config:
+        sizes = split_sizes(config, seeds[0]) if seeds and "dataset" in config else None
+        items.append(("forget", config["forget"] + (f" ({sizes})" if sizes else "")))
+    if isinstance(config.get("recipe"), Mapping):
+        items.append(("recipe", _format_mapping(config["recipe"])))
+    items.append(("seeds", ", ".join(map(str, seeds))))
+    items.append(("methods", ", ".join(m.method for m in summary.methods if not m.is_pseudo)))
+    items.append(("date", f"{summary.started_at} to {summary.finished_at}"))
+    items.append(("ftunlearn version", summary.versions.get("ftunlearn", MISSING)))
+    items.append(("git commit", ", ".join(summary.git_commits) or MISSING))
+    return items
+
+
+def definition_items(names: Sequence[str]) -> list[tuple[str, str]]:
+    """(label, definition · unit · direction) for each metric, from the metric registry."""
+    items = []
+    for name in names:
+        if name == AVG_GAP_WITHOUT_MIA:
+            items.append((metric_label(name), "Avg Gap over its metrics except MIA (shown "
+                          "because an attack is at chance); lower is better"))
+            continue
+        info = metric_info(name)
+        parts = [info.definition]
+        if info.unit:
+            parts.append(f"unit: {info.unit}")
+        parts.append(DIRECTION_WORDS.get(info.direction, info.direction))
+        items.append((metric_label(name), "; ".join(parts)))
+    return items
+
+
+def protocol_items(summary: RunSummary) -> list[tuple[str, str]]:
+    """The protocol choices in force for the run's numbers."""
+    config = summary.configuration
+    mia = metric_info(MIA)
+    features = "confidence p_y"
+    if config.get("mia_extras", True):
+        features += "; also entropy, modified entropy and loss (extra MIA columns)"
+    items = [
+        ("MIA attack", mia.definition if mia.registered else "RBF SVC membership attack"),
+        ("MIA features", features),
+        ("MIA non-members", _format_value(config.get("mia_nonmembers", "the whole test set"))),
+        ("attack quality", f"{MIA_ATTACK_ACC} (cross-validated accuracy of the attack on its "
+                           f"own members vs non-members); below {CHANCE_ATTACK_ACC:g} % the MIA "
+                           f"column says '{CHANCE_FLAG}' and Avg Gap is also shown without it"),
+        ("intervals", INTERVAL_METHOD),
+        ("best mark", f"{BEST_MARK} on the lowest mean Avg Gap only when its interval does not "
+                      "overlap the runner-up's (else a tie is reported); the golden and original "
+                      "rows and retraining references are never candidates"),
+        ("paired comparison", f"per method, Avg Gap minus {PAIRED_BASELINE}'s on each shared "
+                              "seed, with the t-interval of the mean difference"),
+    ]
+    items += [(key, _format_value(value)) for key, value in config.items()
+              if key.startswith("mia_") and key not in ("mia_extras", "mia_nonmembers")]
+    return items
+
+
+def verdict_notes(summary: RunSummary) -> list[str]:
+    notes = []
+    if summary.best:
+        notes.append(f"{BEST_MARK} {', '.join(summary.best)}: the lowest mean Avg Gap, with a 95 % "
+                     "interval clear of the runner-up's.")
+    elif summary.tied:
+        notes.append(f"No {BEST_MARK}: tie between {', '.join(summary.tied)} (the 95 % intervals "
+                     "of their Avg Gap overlap the lowest mean's).")
+    if summary.chance_attack:
+        notes.append(f"MIA {CHANCE_FLAG} for {', '.join(summary.chance_attack)} "
+                     f"({MIA_ATTACK_ACC} below {CHANCE_ATTACK_ACC:g} %): their MIA is noise, so "
+                     f"Avg Gap is shown with and without it.")
+    return notes
+
+
+def report_content(
+    summary: RunSummary, plot_names: Sequence[str], *, downloads: Sequence[str] = (),
+    figure_formats: Sequence[str] = FORMATS,
+) -> ReportContent:
     """Format a summary for rendering; ``plot_names`` are the plots that were drawn."""
-    others = summary.metric_names[len(PRIMARY_METRICS) :]
+    main = main_metrics(summary)
+    others = tuple(n for n in summary.metric_names if n not in main)
     n_cells = sum(m.n_seeds for m in summary.methods)
     overview = (
-        f"{n_cells} finished cells over {len(summary.methods)} methods"
+        f"{n_cells} finished cells over {len(summary.methods)} rows"
         f" ({', '.join(m.method for m in summary.methods)}), {len(summary.failed)} failed."
-        " Each entry is mean ± sample std over seeds (std is 0 for a single seed);"
-        " (n=k) marks a metric that only k seeds have."
+        " Each entry is mean ± half-width of the 95 % t-interval over seeds (the mean alone for"
+        " one seed); (n=k) marks a metric that only k seeds have. summary.csv also holds the"
+        " sample std."
     )
-    if summary.best:
-        overview += (f" {BEST_MARK} marks the lowest mean Avg Gap among the unlearning methods"
-                     " (retraining from scratch left out).")
     configuration = [(k, _format_value(v)) for k, v in summary.configuration.items()]
     if summary.varying_config_keys:
         configuration.append(("varies across cells", ", ".join(summary.varying_config_keys)))
@@ -363,10 +628,15 @@ def report_content(summary: RunSummary, plot_names: Sequence[str]) -> ReportCont
             for m in summary.methods
         ),
     )
+    config = summary.configuration
+    run = " / ".join(str(config[k]) for k in ("dataset", "model", "forget") if k in config)
+    plot_suffix = {n: PLOT_FILES[n] for n in plot_names}
+    figure_files = [f.replace(".png", f".{fmt}") for f in plot_suffix.values()
+                    for fmt in figure_formats if fmt != "png"]
     return ReportContent(
-        title="ftunlearn benchmark report",
+        title="ftunlearn benchmark report" + (f": {run}" if run else ""),
         overview=overview,
-        results=_metric_table(summary, PRIMARY_METRICS),
+        results=_metric_table(summary, main),
         other_metrics=_metric_table(summary, others) if others else None,
         hyperparameters=hyperparameters,
         configuration=tuple(configuration),
@@ -375,6 +645,12 @@ def report_content(summary: RunSummary, plot_names: Sequence[str]) -> ReportCont
             for c in summary.failed
         ),
         plots=tuple((PLOT_TITLES[n], PLOT_FILES[n]) for n in plot_names),
+        identity=tuple(identity_items(summary)),
+        definitions=tuple(definition_items([*main, *others])),
+        protocol=tuple(protocol_items(summary)),
+        notes=tuple(verdict_notes(summary)),
+        paired=_paired_table(summary),
+        downloads=(SUMMARY_CSV, *downloads, *figure_files),
     )
 
 
@@ -395,15 +671,31 @@ def _markdown_table(table: Table) -> list[str]:
 
 def render_markdown(content: ReportContent) -> str:
     """The report as Markdown, with the plots linked by relative path."""
-    lines = [f"# {content.title}", "", content.overview, "", "## Results", ""]
+    lines = [f"# {content.title}", ""]
+    if content.identity:
+        lines += ["## Run", "", *(f"- **{k}**: {v}" for k, v in content.identity), ""]
+    lines += [content.overview, "", "## Results", ""]
     lines += _markdown_table(content.results)
+    if content.notes:
+        lines += ["", *(f"- {note}" for note in content.notes)]
+    if content.paired is not None:
+        lines += ["", "## Paired comparison with plain fine-tuning", ""]
+        lines += _markdown_table(content.paired)
     if content.other_metrics is not None:
         lines += ["", "## Other metrics", "", *_markdown_table(content.other_metrics)]
+    if content.definitions:
+        lines += ["", "## Definitions", ""]
+        lines += [f"- **{label}**: {text}" for label, text in content.definitions]
+    if content.protocol:
+        lines += ["", "## Protocol", ""]
+        lines += [f"- **{key}**: {value}" for key, value in content.protocol]
     if content.plots:
         lines += ["", "## Plots", ""]
         for title, filename in content.plots:
             lines += [f"![{title}]({filename})", ""]
         lines.pop()
+    if content.downloads:
+        lines += ["", "## Files", "", " · ".join(f"[{n}]({n})" for n in content.downloads)]
     lines += ["", "## Hyperparameters", "", *_markdown_table(content.hyperparameters)]
     lines += ["", "## Configuration", ""]
     lines += [f"- **{key}**: {value}" for key, value in content.configuration]

@@ -8,22 +8,33 @@ command resumes it. A failed cell is stored with its error and the others go on.
 from __future__ import annotations
 
 import json
+import os
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import torch
 from tqdm.auto import tqdm
 
 from ftunlearn.data import load_dataset, make_split
 from ftunlearn.errors import UnlearnError
 from ftunlearn.experiments.cells import Cell, plan_cells
-from ftunlearn.experiments.config import BenchConfig, config_from_mapping
+from ftunlearn.experiments.config import BenchConfig, digest
 from ftunlearn.experiments.executors import ExecutorOptions, make_executor
+from ftunlearn.experiments.identity import RunIdentity, run_identity
+from ftunlearn.experiments.lock import OutDirLock
 from ftunlearn.experiments.store import RESULTS_FILENAME, CellResult, ResultStore
+from ftunlearn.methods.base import Samples
+from ftunlearn.methods.overlap import check_disjoint
 from ftunlearn.models import build_model
+from ftunlearn.models.checks import check_model
 from ftunlearn.training import resolve_device
 
 RUN_FILENAME = "run.json"
+MIN_FORGET = 2
+"""Fewest forget samples a run accepts (MIA and the forget-loss gap need more than one)."""
 
 
 @dataclass(frozen=True)
@@ -37,24 +48,43 @@ class BenchOutcome:
     failed: int
 
 
-def _claim_out_dir(config: BenchConfig, out_dir: Path) -> None:
-    """Record the run's shared configuration; refuse a folder that holds a different run."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+def _claim_out_dir(config: BenchConfig, out_dir: Path, identity: RunIdentity,
+                   cells: list[Cell]) -> None:
+    """Record the run's configuration, identity and planned cells in ``run.json`` (atomically);
+    refuse a folder that holds another kind of run (dataset, model, forget spec or recipe).
+    A changed identity (the same names, other content) is not refused: its cells re-run."""
     marker = out_dir / RUN_FILENAME
     base = json.loads(json.dumps(config.base(), default=str))
     if marker.exists():
         try:
             recorded = json.loads(marker.read_text())
-        except json.JSONDecodeError as error:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
             raise UnlearnError(f"{marker} is not valid JSON ({error}); remove it or use "
                                "another --out") from error
+        if not isinstance(recorded, dict):
+            raise UnlearnError(f"{marker} is not a JSON object; remove it or use another --out")
         if recorded.get("base") != base:
             raise UnlearnError(
                 f"{out_dir} holds a run with another dataset, model, forget spec or recipe "
                 f"({recorded.get('base')}); use another --out to keep both"
             )
-    marker.write_text(json.dumps({"base": base, "config": config.to_dict()}, indent=2,
-                                  default=str))
+    record = {"base": base, "config": config.to_dict(), "identity": identity.to_dict(),
+              "cells": [cell.key(config) for cell in cells]}
+    write_json_atomic(marker, record)
+
+
+def write_json_atomic(path: Path, data: object) -> None:
+    """Write JSON via a temporary sibling and a rename (a reader never sees half a file),
+    readable by group and others."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as stream:
+            json.dump(data, stream, indent=2, default=str)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
 
 
 def preflight(config: BenchConfig, *, check_device: bool = True) -> None:
@@ -63,16 +93,31 @@ def preflight(config: BenchConfig, *, check_device: bool = True) -> None:
     that runs here) the device."""
     plan_cells(config)
     data = load_dataset(config.dataset, config.data_dir)
+    present = int(torch.unique(data.y_train).numel())
+    if present < 2:
+        raise UnlearnError(f"{config.dataset}: the training set holds {present} class; a "
+                           "classifier needs at least two")
     for seed in config.seeds:
-        make_split(data, config.forget, seed=seed)
-    build_model(config.model, data.input_shape, data.num_classes, seed=0)
+        split = make_split(data, config.forget, seed=seed)
+        if split.forget.numel() < MIN_FORGET:
+            raise UnlearnError(
+                f"forget spec {config.forget} (seed {seed}) selects {split.forget.numel()} "
+                f"sample(s); the forget metrics need at least {MIN_FORGET}"
+            )
+        check_disjoint(Samples(data.x_train[split.retain], data.y_train[split.retain]),
+                       Samples(data.x_train[split.forget], data.y_train[split.forget]))
+    # one dry forward pass, so that a model that cannot fit the data fails here, not per cell
+    model = build_model(config.model, data.input_shape, data.num_classes, seed=0)
+    check_model(model, data.x_train[0], data.num_classes, config.model)
     if check_device:
         resolve_device(config.device)
 
 
-def pending_cells(config: BenchConfig, store: ResultStore) -> tuple[list[Cell], int]:
+def pending_cells(
+    config: BenchConfig, store: ResultStore, cells: list[Cell] | None = None
+) -> tuple[list[Cell], int]:
     """The cells still to run, and how many were skipped because they already finished."""
-    cells = plan_cells(config)
+    cells = plan_cells(config) if cells is None else cells
     done = store.finished_keys()
     todo = [cell for cell in cells if cell.key(config) not in done]
     return todo, len(cells) - len(todo)
@@ -88,14 +133,19 @@ def bench(
     """Run (or resume) the benchmark ``config`` into ``out_dir``."""
     out = Path(out_dir)
     preflight(config, check_device=executor == "local")
-    _claim_out_dir(config, out)
+    identity = run_identity(config)
+    cells = plan_cells(config, identity)
+    out.mkdir(parents=True, exist_ok=True)
     finished = failed = 0
-    with ResultStore(out / RESULTS_FILENAME) as store:
-        todo, skipped = pending_cells(config, store)
+    with OutDirLock(out), ResultStore(out / RESULTS_FILENAME) as store:
+        _claim_out_dir(config, out, identity, cells)
+        todo, skipped = pending_cells(config, store, cells)
         planned = len(todo) + skipped
         runner = make_executor(executor, options)
+        # bars only on a terminal; otherwise (and with --no-progress) one line per cell
+        live = options.progress and sys.stderr.isatty()
         bar = tqdm(total=planned, initial=skipped, desc="cells", unit="cell",
-                   disable=not options.progress, file=sys.stderr, dynamic_ncols=True)
+                   disable=not live, file=sys.stderr, dynamic_ncols=True)
 
         def on_epoch(method: str, epoch: int, epochs: int) -> None:
             bar.set_postfix_str(f"{method} epoch {epoch}/{epochs}")
@@ -112,6 +162,9 @@ def bench(
                         bar.write(f"cell {result.method} seed {result.seed} failed: {first_line}")
                     bar.set_postfix_str(f"{result.method} seed {result.seed} done")
                     bar.update(1)
+                    if not live:
+                        print(cell_log_line(result, skipped + finished + failed, planned),
+                              file=sys.stderr, flush=True)
             except KeyboardInterrupt:
                 bar.write(f"interrupted: {finished + failed} cell(s) saved in {out}; run the "
                           "same command again to resume")
@@ -119,20 +172,62 @@ def bench(
     return BenchOutcome(out, planned, skipped, finished, failed)
 
 
-def run_results(out_dir: str | Path) -> list[CellResult]:
-    """The stored cells (finished and failed) of the run's latest configuration, in plan order
-    (so reports list methods as the configuration does, whenever each cell ran).
+class RunResults(list[CellResult]):
+    """The cells a report shows, with how many stored rows it ``ignored`` (rows of earlier
+    inputs or configurations of the folder) and the ``plan`` digest they answer."""
 
-    Cells of an earlier configuration of the same folder (other hyperparameters, dropped
-    methods or seeds) stay in the database but are left out of the report.
-    """
+    def __init__(self, cells: list[CellResult], *, ignored: int = 0, plan: str | None = None):
+        super().__init__(cells)
+        self.ignored = ignored
+        self.plan = plan
+
+
+def read_run_record(out_dir: str | Path) -> dict[str, Any]:
+    """The folder's ``run.json`` as a mapping, or one clean error saying what is wrong."""
     out = Path(out_dir)
     marker = out / RUN_FILENAME
     if not (out / RESULTS_FILENAME).exists() or not marker.exists():
         raise UnlearnError(f"{out} holds no benchmark run (results.sqlite and {RUN_FILENAME}); "
                            f"run `ftunlearn bench --out {out}` first")
-    config = config_from_mapping(json.loads(marker.read_text())["config"])
-    position = {cell.key(config): index for index, cell in enumerate(plan_cells(config))}
-    with ResultStore(out / RESULTS_FILENAME, create=False) as store:
-        stored = [result for result in store.results(status=None) if result.cell_key in position]
-    return sorted(stored, key=lambda result: position[result.cell_key])
+    try:
+        record = json.loads(marker.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise UnlearnError(f"{marker} is not valid JSON ({error}); run the bench again to "
+                           "rewrite it") from error
+    if not isinstance(record, dict):
+        raise UnlearnError(f"{marker} is not a JSON object; run the bench again to rewrite it")
+    return record
+
+
+def cell_log_line(result: CellResult, done: int, planned: int) -> str:
+    """One line for a finished cell when no progress bar is shown."""
+    if result.status != "ok":
+        return f"cell {done}/{planned}: {result.method} seed {result.seed} failed"
+    timing = ", ".join(f"{label} {seconds:.2f} s" for label, seconds in
+                       (("unlearn", result.unlearn_seconds), ("eval", result.eval_seconds))
+                       if seconds is not None)
+    gap = result.metrics.get("avg_gap")
+    gap_text = f", Avg Gap {gap:.2f}" if gap is not None else ""
+    return f"cell {done}/{planned}: {result.method} seed {result.seed} ok ({timing}{gap_text})"
+
+
+def run_results(out_dir: str | Path) -> RunResults:
+    """The stored cells (finished and failed) of the run's current plan, in plan order (so
+    reports list methods as the configuration does, whenever each cell ran).
+
+    The plan is the list of content-addressed cell keys the latest ``bench`` recorded in
+    ``run.json``. Cells of earlier inputs (other data, model code, forget indices, versions) or
+    configurations (other hyperparameters, dropped methods or seeds) stay in the database, are
+    left out and counted in ``ignored``. The store is opened read-only.
+    """
+    out = Path(out_dir)
+    record = read_run_record(out)
+    keys = record.get("cells")
+    with ResultStore(out / RESULTS_FILENAME, read_only=True) as store:
+        stored = store.results(status=None)
+    if not isinstance(keys, list):  # a run.json of an ftunlearn before identities: every row
+        return RunResults(stored)
+    position = {key: index for index, key in enumerate(keys)}
+    current = sorted((r for r in stored if r.cell_key in position),
+                     key=lambda result: position[result.cell_key])
+    return RunResults(current, ignored=len(stored) - len(current), plan=digest({"cells": keys}))

@@ -23,6 +23,7 @@ RESULTS_FILENAME = "results.sqlite"
 SCHEMA_VERSION = 1
 CELL_STATUSES = ("ok", "failed")
 GOLDEN_METHOD = "golden"
+REQUIRED_TABLES = ("meta", "cells", "metric", "cell_metric")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -166,20 +167,30 @@ class ResultStore:
     """The SQLite results database of one run folder.
 
     ``path`` is the database file, or a folder that holds (or will hold) ``results.sqlite``.
-    With ``create=False`` a missing database is an error instead of a new, empty one.
+    With ``create=False`` a missing database is an error instead of a new, empty one. With
+    ``read_only=True`` (implies ``create=False``) the file is opened with SQLite's
+    ``mode=ro`` and nothing is ever written, so a run on read-only media can be reported.
+    A store with a missing table or a corrupt page raises :class:`UnlearnError`.
     """
 
-    def __init__(self, path: str | Path, *, create: bool = True) -> None:
+    def __init__(self, path: str | Path, *, create: bool = True, read_only: bool = False) -> None:
         self.path = _resolve_path(path)
+        self.read_only = read_only
         if not self.path.exists():
-            if not create:
+            if not create or read_only:
                 raise UnlearnError(
                     f"no results database at {self.path}; run `ftunlearn bench` first"
                 )
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(self.path, isolation_level=None)
         try:
-            self._prepare()
+            self._conn = self._connect()
+        except sqlite3.Error as exc:
+            raise UnlearnError(f"cannot open the results database {self.path}: {exc}") from exc
+        try:
+            if read_only:
+                self._check_schema()
+            else:
+                self._prepare()
         except sqlite3.DatabaseError as exc:
             self._conn.close()
             raise UnlearnError(
@@ -189,6 +200,21 @@ class ResultStore:
         except UnlearnError:
             self._conn.close()
             raise
+
+    def _connect(self) -> sqlite3.Connection:
+        if not self.read_only:
+            return sqlite3.connect(self.path, isolation_level=None)
+        # no -wal file means no writer holds uncommitted-to-file pages: read the file as it is
+        # (immutable), creating no -wal/-shm beside it, which read-only media could not hold
+        wal = self.path.with_name(self.path.name + "-wal")
+        uri = self.read_only_uri(self.path, immutable=not wal.exists())
+        return sqlite3.connect(uri, uri=True, isolation_level=None)
+
+    @staticmethod
+    def read_only_uri(path: Path, *, immutable: bool) -> str:
+        """The SQLite URI that opens ``path`` read-only."""
+        uri = f"{path.resolve().as_uri()}?mode=ro"
+        return uri + "&immutable=1" if immutable else uri
 
     def _prepare(self) -> None:
         self._check_schema()  # before any write, so a foreign file is left untouched
@@ -234,6 +260,15 @@ class ResultStore:
                     f"reads version {SCHEMA_VERSION}; use the ftunlearn version that wrote it, "
                     "or start a new run in another --out folder"
                 )
+            missing = sorted(set(REQUIRED_TABLES) - tables)
+            if missing:
+                raise UnlearnError(
+                    f"{self.path} is a damaged results store: table(s) {missing} are missing; "
+                    "nothing was written. Restore it from a copy, or start a new run in "
+                    "another --out folder"
+                )
+        elif self.read_only:
+            raise UnlearnError(f"{self.path} is an empty SQLite file, not a results store")
 
     def write(self, result: CellResult) -> None:
         """Store one cell, replacing any earlier row with the same ``cell_key`` atomically."""
@@ -287,15 +322,21 @@ class ResultStore:
         if status is not None and status not in CELL_STATUSES:
             raise UnlearnError(f"status must be one of {CELL_STATUSES} or None, got {status!r}")
         where, params = ("WHERE status = ?", (status,)) if status is not None else ("", ())
-        rows = self._conn.execute(
-            f"SELECT {', '.join(_CELL_COLUMNS)} FROM cells {where} ORDER BY rowid", params
-        ).fetchall()
-        metrics: dict[str, dict[str, float]] = {}
-        for key, name, value in self._conn.execute(
-            "SELECT cell_key, name, value FROM metric ORDER BY cell_key, position"
-        ):
-            metrics.setdefault(key, {})[name] = math.nan if value is None else value
-        return [_cell_from_row(row, metrics.get(row[0], {})) for row in rows]
+        try:
+            rows = self._conn.execute(
+                f"SELECT {', '.join(_CELL_COLUMNS)} FROM cells {where} ORDER BY rowid", params
+            ).fetchall()
+            metrics: dict[str, dict[str, float]] = {}
+            for key, name, value in self._conn.execute(
+                "SELECT cell_key, name, value FROM metric ORDER BY cell_key, position"
+            ):
+                metrics.setdefault(key, {})[name] = math.nan if value is None else value
+            return [_cell_from_row(row, metrics.get(row[0], {})) for row in rows]
+        except (sqlite3.DatabaseError, json.JSONDecodeError, TypeError) as exc:
+            raise UnlearnError(
+                f"{self.path} is a damaged results store ({type(exc).__name__}: {exc}); "
+                "restore it from a copy, or start a new run in another --out folder"
+            ) from exc
 
     def close(self) -> None:
         """Close the database connection (idempotent)."""

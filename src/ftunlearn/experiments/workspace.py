@@ -18,6 +18,7 @@ from torch import nn
 from ftunlearn.data import Dataset, Split, load_dataset, make_split
 from ftunlearn.experiments.cache import CachedModel, CheckpointCache
 from ftunlearn.experiments.config import BenchConfig
+from ftunlearn.experiments.identity import config_model_fingerprint, training_inputs
 from ftunlearn.metrics.evaluate import EXTRA_MIA_FEATURES, ModelOutputs, model_outputs
 from ftunlearn.models import build_model
 from ftunlearn.training import TensorBatches, fit
@@ -42,6 +43,7 @@ class Workspace:
         self.progress = progress
         self._dataset: Dataset | None = None
         self._references: dict[int, Reference] = {}
+        self._model_fingerprint: str | None = None
 
     @property
     def extra_mia_features(self) -> tuple[str, ...]:
@@ -58,14 +60,15 @@ class Workspace:
         return build_model(self.config.model, data.input_shape, data.num_classes, seed=seed)
 
     def _key(self, seed: int, role: str, split: Split | None) -> dict[str, object]:
+        """Content-addressed: the data's content and folder, the model's code and layout, the
+        recipe and ftunlearn's version (``identity.training_inputs``), the split and seed."""
+        if self._model_fingerprint is None:
+            self._model_fingerprint = config_model_fingerprint(self.config, self.dataset)
         return {
+            **training_inputs(self.config, self.dataset, self._model_fingerprint),
             "role": role,
-            "dataset": self.config.dataset,
-            "dataset_fingerprint": self.dataset.fingerprint,
             "split": "full" if split is None else {"spec": split.spec,
                                                     "fingerprint": split.fingerprint},
-            "model": self.config.model,
-            "recipe": self.config.recipe.to_dict(),
             "seed": seed,
         }
 
@@ -86,7 +89,14 @@ class Workspace:
         return train
 
     def original(self, seed: int) -> CachedModel:
-        """θ_o: trained on the whole training set (independent of the forget spec)."""
+        """θ_o: trained on the whole training set (independent of the forget spec), or the
+        user's ``original_weights`` (the same for every seed, keyed by the file's sha256)."""
+        if self.config.original_weights is not None:
+            from ftunlearn.checkpoints import load, sha256_of
+
+            model = load(self.config.original_weights, lambda: self._build(seed))
+            return CachedModel(model, 0.0, True,
+                               f"weights-sha256:{sha256_of(self.config.original_weights)}")
         return self.cache.get_or_train(
             self._key(seed, "original", None), lambda: self._build(seed),
             self._train_on(None, seed, f"original seed {seed}"),

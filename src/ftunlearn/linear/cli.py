@@ -194,6 +194,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _parse_value(text: str) -> object:
+    # the swept key's type is known only once its experiment is chosen (and ``n`` has no field),
+    # so the value is read as a number here; ``replace`` then checks it against the field's hint
     if text.strip().lower() == LIMIT:
         return None
     return parse_scalar(text)
@@ -258,10 +260,8 @@ def configure(experiment: Experiment, args: argparse.Namespace) -> Experiment:
                 f"{_option(name)} is swept by experiment {experiment.name!r}; change its values "
                 f"with --sweep {sweep.key}=V1,V2,... instead"
             )
-    scenario: SyntheticSpec | RealFeatureSpec = dataclasses.replace(
-        experiment.scenario, **scenario_values
-    )
-    method = dataclasses.replace(experiment.method, **method_values)
+    scenario: SyntheticSpec | RealFeatureSpec = experiment.scenario.replace(**scenario_values)
+    method = experiment.method.replace(**method_values)
     trials = experiment.trials if args.trials is None else args.trials
     seed = experiment.seed if args.seed is None else args.seed
     return dataclasses.replace(

@@ -86,12 +86,12 @@ def apply_value(
             raise UnlearnError(f"n (total samples) must be >= 2 to hold both sets, got {total}")
         share = scenario.n_f / (scenario.n_f + scenario.n_r)
         n_f = min(max(1, round(total * share)), total - 1)
-        return dataclasses.replace(scenario, n_f=n_f, n_r=total - n_f), method
+        return scenario.replace(n_f=n_f, n_r=total - n_f), method
     scenario_fields = {f.name for f in dataclasses.fields(scenario)}
     if key in scenario_fields and key != "w_star":
-        return dataclasses.replace(scenario, **{key: value}), method
+        return scenario.replace(**{key: value}), method
     if key in {f.name for f in dataclasses.fields(MethodSpec)}:
-        return scenario, dataclasses.replace(method, **{key: value})
+        return scenario, method.replace(**{key: value})
     raise UnlearnError(
         f"cannot sweep {key!r} for this scenario; sweepable keys: {', '.join(sweep_keys(scenario))}"
     )

@@ -15,17 +15,19 @@ stable and ``lr_scale <= 1`` makes it monotone; and ``η`` does not change with 
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from types import MappingProxyType
-from typing import Literal
+from typing import Annotated, ClassVar, Literal
 
 import numpy as np
 import scipy.linalg
 
 from ftunlearn.errors import UnlearnError
-from ftunlearn.linear.scenarios import Scenario, check_whole
+from ftunlearn.linear.scenarios import Scenario
 from ftunlearn.linear.solvers import FactorCache, LeastSquares
+from ftunlearn.params import Fraction, NonNegative, Params, Range
 
 MODEL_NAMES: tuple[str, ...] = (
     "pretrained",
@@ -36,14 +38,14 @@ MODEL_NAMES: tuple[str, ...] = (
     "mask_data",
     "dr",
 )
-DR_TARGETS: tuple[str, ...] = ("zero", "random", "permuted")
-MASK_RULES: tuple[str, ...] = ("retain", "forget")
 DrTargets = Literal["zero", "random", "permuted"]
 MaskRule = Literal["retain", "forget"]
+DR_TARGETS: tuple[str, ...] = typing.get_args(DrTargets)
+MASK_RULES: tuple[str, ...] = typing.get_args(MaskRule)
 
 
 @dataclass(frozen=True)
-class MethodSpec:
+class MethodSpec(Params):
     """How the models are trained.
 
     ``dr_targets``: the replacement targets ``ỹ_f`` of discriminative regularisation: ``zero``,
@@ -54,44 +56,21 @@ class MethodSpec:
     (``forget``).
     """
 
-    steps: int | None = None
-    pretrain_steps: int | None = None
-    lr_scale: float = 1.0
-    ridge: float = 0.0
-    alpha: float = 0.5
+    owner: ClassVar[str] = "theory method"
+
+    steps: Annotated[int, Range(ge=0)] | None = None
+    pretrain_steps: Annotated[int, Range(ge=0)] | None = None
+    lr_scale: Annotated[float, Range(gt=0, lt=2)] = 1.0
+    """The GD step's share of the stable bound; (0, 2) for gradient descent to converge."""
+    ridge: NonNegative = 0.0
+    alpha: Fraction = 0.5
+    """Weight of the forgetting term; at most 1, so the remaining data keeps priority."""
     dr_targets: DrTargets = "zero"
     mask_rule: MaskRule = "retain"
-    mask_threshold: float = 0.1
+    mask_threshold: Annotated[float, Range(ge=0, lt=1)] = 0.1
 
     def validate(self) -> None:
-        """Raise ``UnlearnError`` naming the first bad parameter."""
-        for name in ("steps", "pretrain_steps"):
-            value = getattr(self, name)
-            if value is not None:
-                check_whole(f"{name} (or the limit)", value, 0)
-        if not 0.0 < self.alpha <= 1.0:
-            raise UnlearnError(
-                f"alpha must lie in (0, 1] (the remaining data keeps priority), got {self.alpha}"
-            )
-        if not 0.0 < self.lr_scale < 2.0:
-            raise UnlearnError(
-                f"lr_scale must lie in (0, 2) for gradient descent to converge, got {self.lr_scale}"
-            )
-        if not np.isfinite(self.ridge) or self.ridge < 0:
-            raise UnlearnError(f"ridge must be finite and >= 0, got {self.ridge}")
-        if self.dr_targets not in DR_TARGETS:
-            raise UnlearnError(
-                f"unknown dr_targets {self.dr_targets!r}; choose one of {', '.join(DR_TARGETS)}"
-            )
-        if self.mask_rule not in MASK_RULES:
-            raise UnlearnError(
-                f"unknown mask_rule {self.mask_rule!r}; choose one of {', '.join(MASK_RULES)}"
-            )
-        if not 0.0 <= self.mask_threshold < 1.0:
-            raise UnlearnError(
-                f"mask_threshold is a fraction of the largest activity, in [0, 1); got "
-                f"{self.mask_threshold}"
-            )
+        """Every field is checked from its type hint on construction; no rule spans fields."""
 
     def params(self) -> dict[str, object]:
         """The flat parameters recorded in result rows."""

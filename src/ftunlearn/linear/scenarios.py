@@ -12,10 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from types import MappingProxyType
+from typing import Annotated, ClassVar
 
 import numpy as np
 
 from ftunlearn.errors import UnlearnError
+from ftunlearn.params import Count, NonNegative, Params, Range
+
+Whole = Annotated[int, Range(ge=0)]
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,7 +100,7 @@ def check_whole(name: str, value: object, minimum: int) -> None:
 
 
 @dataclass(frozen=True)
-class SyntheticSpec:
+class SyntheticSpec(Params):
     """Sizes and noise of the synthetic distinct/overlapping-features generator (THEORY.md).
 
     ``interpolate=True`` (the ideal regime) requires that every set can be interpolated:
@@ -104,14 +108,17 @@ class SyntheticSpec:
     ``w_star`` overrides the drawn ``w*`` (length ``d``).
     """
 
-    d_f: int = 100
-    d_r: int = 100
-    d_lap: int = 0
-    d_extra: int = 0
-    n_f: int = 30
-    n_r: int = 60
-    sigma: float = 0.0
-    n_test: int = 1000
+    owner: ClassVar[str] = "synthetic scenario"
+
+    d_f: Whole = 100
+    d_r: Whole = 100
+    d_lap: Whole = 0
+    d_extra: Whole = 0
+    n_f: Count = 30
+    n_r: Count = 60
+    sigma: NonNegative = 0.0
+    """Label noise standard deviation."""
+    n_test: Count = 1000
     interpolate: bool = True
     w_star: tuple[float, ...] | None = None
 
@@ -120,17 +127,12 @@ class SyntheticSpec:
         return self.d_f + self.d_r + self.d_lap + self.d_extra
 
     def validate(self) -> None:
-        """Raise ``UnlearnError`` naming the first inconsistent parameter."""
-        for name in ("d_f", "d_r", "d_lap", "d_extra"):
-            check_whole(name, getattr(self, name), 0)
-        for name in ("n_f", "n_r", "n_test"):
-            check_whole(name, getattr(self, name), 1)
+        """Raise ``UnlearnError`` naming the first inconsistent parameter (each field alone is
+        checked from its type hint on construction)."""
         if self.d_f + self.d_lap < 1 or self.d_r + self.d_lap < 1:
             raise UnlearnError(
                 "each set needs at least one feature: d_f + d_lap >= 1 and d_r + d_lap >= 1"
             )
-        if not np.isfinite(self.sigma) or self.sigma < 0:
-            raise UnlearnError(f"sigma (label noise std) must be finite and >= 0, got {self.sigma}")
         if self.w_star is not None and len(self.w_star) != self.d:
             raise UnlearnError(
                 f"w_star has {len(self.w_star)} entries but the scenario has d = d_f + d_r + "

@@ -10,14 +10,15 @@ descending the retain loss).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import cast
+from typing import Annotated, cast
 
 import torch
 from torch import nn
 
-from ftunlearn.errors import UnlearnError
 from ftunlearn.methods.base import Context, Samples, Unlearner, register
-from ftunlearn.methods.common import TrainingHyperparameters, batches_of, train
+from ftunlearn.methods.common import TrainingHyperparameters, batches_of
+from ftunlearn.methods.plan import FitPlan
+from ftunlearn.params import Count, Positive, Range
 from ftunlearn.training import Batch, ZippedBatches, cross_entropy_loss
 
 
@@ -47,17 +48,17 @@ class NegatedRetainForgetLoss:
 class GradientAscentConfig(TrainingHyperparameters):
     """Hyperparameters of ``ga``: SGD on ``−CE(θ; D_f)``."""
 
-    epochs: int = 5
+    epochs: Count = 5
     """Passes over D_f. Default 5: the SalUn / l1-sparse reference scripts
     (``--unlearn_epochs 5``)."""
-    lr: float = 1e-4
+    lr: Positive = 1e-4
     """Learning rate. Default 1e-4: the SalUn / l1-sparse reference scripts (``--unlearn_lr
     1e-4``). Ascent is unbounded, so the usable rate shrinks with the number of steps: on
     Fashion-MNIST+cnn (47 steps an epoch) 3e-4 already ends in NaN, while on digits+mlp (2 steps
     an epoch) 1e-4 leaves the model almost unchanged."""
-    batch_size: int = 128
+    batch_size: Count = 128
     """Forget-set batch size. Default 128: the reference scripts' batch size."""
-    grad_clip: float | None = 1.0
+    grad_clip: Positive | None = 1.0
     """Largest gradient norm per step. Default 1.0: chosen here. Ascent is unbounded; without a
     clip the forget loss overflowed to NaN within two epochs on Fashion-MNIST + cnn (the paper
     preset). With it, each step's gradient has norm at most 1, so the weights drift at most
@@ -75,42 +76,36 @@ class GradientAscent(Unlearner):
     def run(
         self, model: nn.Module, retain: Samples, forget: Samples, context: Context
     ) -> nn.Module:
-        config = cast(GradientAscentConfig, self.config)
-        train(model, batches_of(forget, config.batch_size), config, context,
-              loss_fn=forget_ascent_loss, desc="ga")
+        self.fit_plan(retain, forget, context).run(model, context)
         return model
+
+    def fit_plan(self, retain: Samples, forget: Samples, context: Context) -> FitPlan:
+        config = cast(GradientAscentConfig, self.config)
+        return FitPlan(batches_of(forget, config.batch_size), config.recipe(), "ga",
+                       loss_fn=forget_ascent_loss)
 
 
 @dataclass(frozen=True)
 class NegGradPlusConfig(TrainingHyperparameters):
     """Hyperparameters of ``neggrad+``: SGD on ``β·CE(D_r) − (1−β)·CE(D_f)``."""
 
-    beta: float = 0.95
+    beta: Annotated[float, Range(ge=0, le=1)] = 0.95
     """Weight of the retain loss, in [0, 1]; the forget loss gets ``1 − β`` (β = 1 is plain
     fine-tuning on D_r, β = 0 is gradient ascent). Default 0.95: chosen for the small models
     here; the SCRUB reference code (where it is called ``alpha``) tunes it per experiment."""
-    epochs: int = 3
+    epochs: Count = 3
     """Passes over D_r (the forget set is cycled alongside). Default 3: chosen for the small
     models here; each step also passes a forget batch, so 3 epochs cost about as much as 6 of
     fine-tuning."""
-    lr: float = 0.01
+    lr: Positive = 0.01
     """Learning rate. Default 0.01: the value ``ft`` uses here; chosen for the small models here."""
-    forget_batch_size: int = 128
+    forget_batch_size: Count = 128
     """Forget-set batch size (the retain set uses ``batch_size``). Default 128: chosen to match
     ``batch_size``."""
-    grad_clip: float | None = 1.0
+    grad_clip: Positive | None = 1.0
     """Largest gradient norm per step. Default 1.0: chosen here. The ascent term is unbounded;
     without a clip it overflowed to NaN on Fashion-MNIST + cnn with a whole class forgotten
     (the paper preset)."""
-
-    def check(self) -> None:
-        super().check()
-        if not 0.0 <= self.beta <= 1.0:
-            raise UnlearnError(f"neggrad+: beta must be in [0, 1], got {self.beta}")
-        if self.forget_batch_size < 1:
-            raise UnlearnError(
-                f"neggrad+: forget_batch_size must be >= 1, got {self.forget_batch_size}"
-            )
 
 
 @register
@@ -124,9 +119,12 @@ class NegGradPlus(Unlearner):
     def run(
         self, model: nn.Module, retain: Samples, forget: Samples, context: Context
     ) -> nn.Module:
+        self.fit_plan(retain, forget, context).run(model, context)
+        return model
+
+    def fit_plan(self, retain: Samples, forget: Samples, context: Context) -> FitPlan:
         config = cast(NegGradPlusConfig, self.config)
         batches = ZippedBatches(batches_of(retain, config.batch_size),
                                 batches_of(forget, config.forget_batch_size))
-        train(model, batches, config, context, loss_fn=NegatedRetainForgetLoss(config.beta),
-              desc="neggrad+")
-        return model
+        return FitPlan(batches, config.recipe(), "neggrad+",
+                       loss_fn=NegatedRetainForgetLoss(config.beta))

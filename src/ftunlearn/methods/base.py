@@ -9,13 +9,11 @@ size), never the golden model.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import time
-import types
 import typing
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
@@ -23,7 +21,20 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from ftunlearn.errors import UnlearnError
+from ftunlearn.methods.checks import (
+    check_finite_weights,
+    check_same_device,
+    checked_features,
+    checked_labels,
+    floating_dtype,
+)
+from ftunlearn.methods.overlap import check_disjoint, shared_samples  # noqa: F401 (public here)
+from ftunlearn.models.checks import check_model
+from ftunlearn.params import Params
 from ftunlearn.training import Recipe, resolve_device
+
+if typing.TYPE_CHECKING:
+    from ftunlearn.methods.plan import FitPlan
 
 
 @dataclass(frozen=True)
@@ -53,17 +64,12 @@ class Context:
 
 
 @dataclass(frozen=True)
-class Hyperparameters:
-    """Base of every method's hyperparameter dataclass; subclasses validate in ``check``."""
+class Hyperparameters(Params):
+    """Base of every method's hyperparameter dataclass: fields are validated from their type
+    hints (:mod:`ftunlearn.params`); rules across fields go in ``check``."""
 
-    def __post_init__(self) -> None:
-        self.check()
-
-    def check(self) -> None:
-        """Raise :class:`UnlearnError` for an invalid value (override in subclasses)."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+    owner: ClassVar[str] = "hyperparameters"
+    key_word: ClassVar[str] = "hyperparameter"
 
 
 class Unlearner(ABC):
@@ -72,6 +78,9 @@ class Unlearner(ABC):
     name: ClassVar[str]
     Config: ClassVar[type[Hyperparameters]]
     summary: ClassVar[str] = ""
+    needs_recipe: ClassVar[bool] = False
+    """True for methods that train from scratch with ``Context.recipe`` (``unlearn`` then
+    refuses to run without an explicit recipe rather than train on a guessed one)."""
 
     def __init__(self, config: Hyperparameters | None = None) -> None:
         self.config = config if config is not None else self.Config()
@@ -80,7 +89,17 @@ class Unlearner(ABC):
     def run(
         self, model: nn.Module, retain: Samples, forget: Samples, context: Context
     ) -> nn.Module:
-        """Unlearn ``forget`` from ``model`` (a private copy, free to modify) and return it."""
+        """Unlearn ``forget`` from ``model`` (a private copy, free to modify) and return it.
+
+        ``retain``/``forget`` are ``Samples`` or, for a user's ``Dataset``/``DataLoader``, a
+        streamed :class:`ftunlearn.data.sources.DataSource`; read them through
+        ``methods.common`` (``batches_of``, ``ordered_batches``, ``relabelled``, ``in_memory``)
+        so every kind works."""
+
+    def fit_plan(self, retain: Samples, forget: Samples, context: Context) -> FitPlan | None:
+        """The single fit-loop call ``run`` makes, when that is all it does (``None`` here):
+        ``ftunlearn.ensemble.unlearn_many`` trains many seeds of a plan in one pass."""
+        return None
 
 
 _METHODS: dict[str, type[Unlearner]] = {}
@@ -113,53 +132,15 @@ def method_class(name: str) -> type[Unlearner]:
 
 
 def make_config(name: str, overrides: Mapping[str, Any]) -> Hyperparameters:
-    """Build ``name``'s hyperparameters from defaults plus ``overrides`` (strings are coerced)."""
-    config_type = method_class(name).Config
-    known = {f.name: f for f in fields(config_type)}
-    unknown = sorted(set(overrides) - set(known))
-    if unknown:
-        raise UnlearnError(
-            f"unknown hyperparameter(s) {unknown} for method {name!r}; known: {sorted(known)}"
-        )
-    hints = typing.get_type_hints(config_type)
-    values = {key: _coerce(name, key, value, hints[key]) for key, value in overrides.items()}
-    try:
-        return config_type(**values)
-    except TypeError as error:
-        raise UnlearnError(f"method {name!r}: {error}") from error
+    """Build ``name``'s hyperparameters from defaults plus ``overrides`` (typed or text)."""
+    return method_class(name).Config.from_values(overrides, where=f"method {name!r}")
 
 
-def _coerce(method: str, key: str, value: Any, hint: Any) -> Any:
-    """Turn a CLI/TOML value into the field's declared type (bool, int, float, str, optional)."""
-    if not isinstance(value, str):
-        return value
-    is_union = typing.get_origin(hint) in (typing.Union, types.UnionType)
-    options = [h for h in typing.get_args(hint) if h is not type(None)] if is_union else [hint]
-    if is_union and value.lower() in ("none", "null") and type(None) in typing.get_args(hint):
-        return None
-    for option in options:
-        origin = typing.get_origin(option)
-        if origin is typing.Literal:
-            if value in typing.get_args(option):
-                return value
-            continue
-        try:
-            if option is bool:
-                if value.lower() in ("true", "1", "yes"):
-                    return True
-                if value.lower() in ("false", "0", "no"):
-                    return False
-                continue
-            if option in (int, float, str):
-                return option(value)
-        except ValueError:
-            continue
-    raise UnlearnError(f"method {method!r}: cannot read {key}={value!r} as {hint}")
-
-
-def as_samples(data: Samples | TensorDataset | tuple[torch.Tensor, torch.Tensor], role: str
-               ) -> Samples:
-    """Accept ``(x, y)`` pairs, ``TensorDataset``s or ``Samples``; validate shapes and labels."""
+def as_samples(data: Samples | TensorDataset | tuple[torch.Tensor, torch.Tensor], role: str,
+               *, dtype: torch.dtype = torch.float32) -> Samples:
+    """Accept ``(x, y)`` pairs, ``TensorDataset``s or ``Samples``; validate them by the rules of
+    :mod:`ftunlearn.methods.checks` (finite real samples cast to ``dtype``, int64 labels >= 0).
+    """
     if isinstance(data, Samples):
         samples = data
     elif isinstance(data, TensorDataset):
@@ -167,45 +148,20 @@ def as_samples(data: Samples | TensorDataset | tuple[torch.Tensor, torch.Tensor]
             raise UnlearnError(f"{role} TensorDataset needs (x, y) tensors")
         samples = Samples(data.tensors[0], data.tensors[1])
     elif isinstance(data, tuple | list) and len(data) == 2:
-        samples = Samples(torch.as_tensor(data[0]), torch.as_tensor(data[1]))
+        try:
+            samples = Samples(torch.as_tensor(data[0]), torch.as_tensor(data[1]))
+        except (TypeError, ValueError, RuntimeError) as error:
+            raise UnlearnError(f"{role}: x and y must be tensors or numeric arrays ({error})"
+                               ) from error
     else:
         raise UnlearnError(f"{role} must be an (x, y) pair of tensors or a TensorDataset")
-    if samples.x.shape[0] != samples.y.shape[0]:
+    if samples.x.dim() == 0 or samples.x.shape[0] != samples.y.reshape(-1).shape[0]:
         raise UnlearnError(
-            f"{role}: x has {samples.x.shape[0]} samples but y has {samples.y.shape[0]}"
+            f"{role}: x has {samples.x.shape[0] if samples.x.dim() else 0} samples but y has "
+            f"{samples.y.numel()}; give one label per sample"
         )
-    if samples.y.dtype.is_floating_point or samples.y.dim() != 1:
-        raise UnlearnError(f"{role}: y must be a 1-d tensor of integer class labels")
-    return Samples(samples.x.float() if not samples.x.is_floating_point() else samples.x,
-                   samples.y.long())
-
-
-def shared_samples(retain: Samples, forget: Samples) -> int:
-    """How many forget samples also appear (same input and label) in the retain set."""
-    if len(retain) == 0 or len(forget) == 0:
-        return 0
-    generator = torch.Generator().manual_seed(0)
-    width = int(retain.x[0].numel())
-    probe = torch.randn(width, generator=generator, dtype=torch.float64)
-
-    def keys(samples: Samples) -> torch.Tensor:
-        flat = samples.x.reshape(len(samples), -1).to(torch.float64).cpu()
-        return flat @ probe + samples.y.cpu().to(torch.float64) * 1e6
-
-    retain_keys, forget_keys = keys(retain), keys(forget)
-    candidates = torch.isin(forget_keys, retain_keys).nonzero().flatten()
-    if candidates.numel() == 0:
-        return 0
-    retain_rows = {}
-    for index, key in enumerate(retain_keys.tolist()):
-        retain_rows.setdefault(key, []).append(index)
-    shared = 0
-    for index in candidates.tolist():
-        for other in retain_rows.get(float(forget_keys[index]), []):
-            if retain.y[other] == forget.y[index] and torch.equal(retain.x[other], forget.x[index]):
-                shared += 1
-                break
-    return shared
+    check_same_device((f"{role} x", samples.x), (f"{role} y", samples.y))
+    return Samples(checked_features(samples.x, role, dtype), checked_labels(samples.y, role))
 
 
 @dataclass(frozen=True)
@@ -231,40 +187,78 @@ def unlearn(
     n_test: int | None = None,
     progress: bool = False,
     on_epoch_end: Callable[[int, float], None] | None = None,
+    output: Callable[[Any], torch.Tensor] | None = None,
+    batch: Callable[[Any], tuple[torch.Tensor, torch.Tensor]] | None = None,
     **hyperparameters: Any,
 ) -> UnlearnResult:
     """Remove ``forget``'s influence from ``model`` with ``method``; the input is never modified.
 
-    ``recipe`` is the original's training recipe (used by ``retrain``; default ``Recipe()``).
-    ``num_classes`` defaults to one more than the largest label seen. Returns the new model and
-    the seconds the procedure took (validation and copying excluded).
+    ``retain`` and ``forget`` are ``(x, y)`` tensors (or a ``TensorDataset``), a map-style
+    ``Dataset`` of ``(x, y)`` items or a ``DataLoader`` (:mod:`ftunlearn.methods.inputs`;
+    ``batch`` turns other items/batches into ``(x, y)``). ``output`` maps the model's output
+    to logits (default: the tensor itself or its ``.logits``). ``recipe`` is the original's
+    training recipe; methods that retrain (``retrain``) refuse to run without one.
+    ``num_classes`` defaults to one more than the largest label seen (the model's output width
+    when a set is streamed). Returns the new model and the seconds the procedure took
+    (validation and copying excluded).
     """
     config = make_config(method, hyperparameters)
-    retain_samples = as_samples(retain, "retain")
-    forget_samples = as_samples(forget, "forget")
+    if not isinstance(model, nn.Module):
+        raise UnlearnError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if recipe is None and method_class(method).needs_recipe:
+        raise UnlearnError(
+            f"method {method!r} retrains from scratch and needs the original's training recipe: "
+            "pass recipe=ftunlearn.Recipe(epochs=..., lr=..., batch_size=...) (the recipe the "
+            "model was trained with); without it the result would be an under-trained model"
+        )
+    from ftunlearn.methods import inputs  # late: inputs builds on this module
+
+    if inputs.is_streamed(retain) or inputs.is_streamed(forget):
+        model, retain_set, forget_set, classes = inputs.streamed_sets(
+            model, retain, forget, num_classes=num_classes, output=output, batch=batch)
+        return _run_method(model, method, config, retain_set, forget_set, Context(
+            seed=seed, device=resolve_device(device), recipe=recipe or Recipe(),
+            num_classes=classes, n_test=n_test, progress=progress, on_epoch_end=on_epoch_end))
+    retain_samples = as_samples(retain, "retain", dtype=floating_dtype(model))
+    forget_samples = as_samples(forget, "forget", dtype=floating_dtype(model))
     if len(forget_samples) == 0:
         raise UnlearnError("the forget set is empty: there is nothing to unlearn")
     if len(retain_samples) == 0:
         raise UnlearnError("the retain set is empty: unlearning needs data to keep")
-    shared = shared_samples(retain_samples, forget_samples)
-    if shared:
-        raise UnlearnError(
-            f"{shared} forget sample(s) also appear in the retain set; "
-            "the two sets must be disjoint (D_r = D minus D_f)"
-        )
+    if retain_samples.x.shape[1:] != forget_samples.x.shape[1:]:
+        raise UnlearnError(f"retain samples have shape {tuple(retain_samples.x.shape[1:])} but "
+                           f"forget samples {tuple(forget_samples.x.shape[1:])}; they must match")
+    check_same_device(("retain x", retain_samples.x), ("forget x", forget_samples.x))
+    check_disjoint(retain_samples, forget_samples)
     largest = int(max(retain_samples.y.max(), forget_samples.y.max())) + 1
+    if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(
+            num_classes, int)):
+        raise UnlearnError(f"num_classes must be a whole number, got {num_classes!r}")
     classes = num_classes if num_classes is not None else largest
     if classes < largest:
         raise UnlearnError(f"labels go up to {largest - 1} but num_classes is {classes}")
+    model = inputs.with_logits(model, output, retain_samples.x[:1])
+    # a dry forward pass: the model must take these inputs and score at least every class
+    check_model(model, retain_samples.x[0], classes, type(model).__name__, exact=False)
     context = Context(
         seed=seed, device=resolve_device(device), recipe=recipe or Recipe(), num_classes=classes,
         n_test=n_test, progress=progress, on_epoch_end=on_epoch_end,
     )
+    return _run_method(model, method, config, retain_samples, forget_samples, context)
+
+
+def _run_method(model: nn.Module, method: str, config: Hyperparameters, retain: Any,
+                forget: Any, context: Context) -> UnlearnResult:
+    """Run ``method`` on a private copy of the (validated) model and time it."""
+    from ftunlearn.methods.inputs import unwrap
+
     working = copy.deepcopy(model)
     unlearner = method_class(method)(config)
     started = time.perf_counter()
-    result = unlearner.run(working, retain_samples, forget_samples, context)
+    result = unlearner.run(working, retain, forget, context)
     if context.device.type == "cuda":
         torch.cuda.synchronize(context.device)
     seconds = time.perf_counter() - started
+    result = unwrap(result)
+    check_finite_weights(result, method)
     return UnlearnResult(result, seconds, method, config.to_dict())

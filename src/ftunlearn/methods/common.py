@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 from torch import nn
 
+from ftunlearn.data.sources import DataSource, SourceBatches
 from ftunlearn.errors import UnlearnError
 from ftunlearn.methods.base import Context, Hyperparameters, Samples
+from ftunlearn.params import Count, NonNegative, Positive, Range
 from ftunlearn.training import (
     Batch,
     BatchSource,
@@ -20,6 +22,7 @@ from ftunlearn.training import (
     TensorBatches,
     cross_entropy_loss,
     fit,
+    to_device,
 )
 
 
@@ -27,17 +30,14 @@ from ftunlearn.training import (
 class TrainingHyperparameters(Hyperparameters):
     """The optimisation settings every fine-tuning style method shares."""
 
-    epochs: int = 5
-    lr: float = 0.01
-    batch_size: int = 128
+    epochs: Count = 5
+    lr: Positive = 0.01
+    batch_size: Count = 128
     optimizer: Literal["sgd", "adam"] = "sgd"
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
+    momentum: Annotated[float, Range(ge=0, lt=1)] = 0.9
+    weight_decay: NonNegative = 5e-4
     schedule: Literal["cosine", "step", "constant"] = "constant"
-    grad_clip: float | None = None
-
-    def check(self) -> None:
-        self.recipe()
+    grad_clip: Positive | None = None
 
     def recipe(self) -> Recipe:
         """The :class:`Recipe` these settings describe (validates them)."""
@@ -46,14 +46,6 @@ class TrainingHyperparameters(Hyperparameters):
             momentum=self.momentum, weight_decay=self.weight_decay, schedule=self.schedule,
             grad_clip=self.grad_clip,
         )
-
-
-def check_fraction(name: str, value: float, *, low_open: bool = True, high: float = 1.0) -> None:
-    """Raise unless ``value`` lies in (0, high] (or [0, high] when ``low_open`` is False)."""
-    inside = (0 < value <= high) if low_open else (0 <= value <= high)
-    if not inside:
-        bracket = "(" if low_open else "["
-        raise UnlearnError(f"{name} must be in {bracket}0, {high}], got {value}")
 
 
 class RandomWrongLabels:
@@ -83,9 +75,68 @@ class RandomWrongLabels:
         )
 
 
-def batches_of(samples: Samples, batch_size: int) -> TensorBatches:
-    """Shuffled ``(x, y)`` batches of a set."""
+SampleSet = Samples | DataSource
+"""What a method's ``run`` receives: tensors in memory, or a set streamed in batches."""
+
+
+def batches_of(samples: SampleSet, batch_size: int) -> BatchSource:
+    """Shuffled ``(x, y)`` batches of a set (a ``DataLoader`` keeps its own batch size)."""
+    if isinstance(samples, DataSource):
+        return SourceBatches(samples, batch_size)
     return TensorBatches(samples.x, samples.y, batch_size=batch_size)
+
+
+def ordered_batches(samples: SampleSet, batch_size: int, device: torch.device, *,
+                    near_equal: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """One pass of ``(x, y)`` batches in order on ``device``; ``near_equal`` cuts the set into
+    ``ceil(n / batch_size)`` batches whose sizes differ by at most one."""
+    if isinstance(samples, DataSource):
+        yield from samples.batches(batch_size, device=device, near_equal=near_equal)
+        return
+    if near_equal:
+        count = -(-len(samples) // batch_size)
+        pieces = zip(samples.x.tensor_split(count), samples.y.tensor_split(count), strict=True)
+    else:
+        pieces = zip(samples.x.split(batch_size), samples.y.split(batch_size), strict=True)
+    for x, y in pieces:
+        yield to_device(x, device), to_device(y, device)
+
+
+def in_memory(samples: SampleSet, limit: int, seed: int) -> Samples:
+    """At most ``limit`` samples of a streamed set as tensors (a seeded choice for datasets;
+    a loader's first batches); tensors are returned as they are."""
+    if isinstance(samples, DataSource):
+        return Samples(*samples.take(limit, seed))
+    return samples
+
+
+class WrongLabelBatches:
+    """Each batch of ``inner`` with every label replaced by a random other one (streamed sets:
+    the labels are redrawn per batch from the fit loop's generator)."""
+
+    def __init__(self, inner: BatchSource, num_classes: int) -> None:
+        if num_classes < 2:
+            raise UnlearnError("random wrong labels need at least 2 classes")
+        self.inner = inner
+        self.num_classes = num_classes
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def to(self, device: torch.device) -> WrongLabelBatches:
+        return WrongLabelBatches(self.inner.to(device), self.num_classes)
+
+    def epoch(self, generator: torch.Generator) -> Iterator[Batch]:
+        for x, y, *rest in self.inner.epoch(generator):
+            shift = torch.randint(1, self.num_classes, (len(y),), generator=generator)
+            yield (x, (y + shift.to(y.device)) % self.num_classes, *rest)
+
+
+def relabelled(samples: SampleSet, num_classes: int, batch_size: int) -> BatchSource:
+    """Batches of a set with random wrong labels, redrawn every pass."""
+    if isinstance(samples, DataSource):
+        return WrongLabelBatches(batches_of(samples, batch_size), num_classes)
+    return RandomWrongLabels(samples, num_classes, batch_size)
 
 
 def train(

@@ -16,7 +16,7 @@ bit-identical.
 
 from __future__ import annotations
 
-import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -24,43 +24,62 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ftunlearn.errors import UnlearnError
+from ftunlearn.data.sources import DataSource
 from ftunlearn.methods.base import Context, Hyperparameters, Samples, Unlearner, register
+from ftunlearn.methods.common import SampleSet, ordered_batches
 from ftunlearn.methods.influence import (
     per_sample_chunk,
     per_sample_gradients,
     trainable_parameters,
     unflatten,
 )
-from ftunlearn.training import eval_mode, to_device
+from ftunlearn.params import Count, Positive
+from ftunlearn.training import eval_mode
 
 
-def fisher_diagonal(model: nn.Module, samples: Samples, batch_size: int, device: torch.device
-                    ) -> dict[str, torch.Tensor]:
+def fisher_diagonal(model: nn.Module, samples: SampleSet | Sequence[SampleSet], batch_size: int,
+                    device: torch.device) -> dict[str, torch.Tensor]:
     """Mean over mini-batches of the squared mini-batch mean-CE gradient.
 
     The set is cut, in order, into ``⌈n / batch_size⌉`` consecutive batches whose sizes differ
     by at most one. ``batch_size=1`` is the per-sample empirical Fisher diagonal
-    ``mean_i g_i²``, computed with vectorised per-sample gradients.
+    ``mean_i g_i²``, computed with vectorised per-sample gradients. A sequence of sets (some
+    streamed) is read set after set, each cut on its own, without concatenating them.
     """
+    parts = list(samples) if isinstance(samples, list | tuple) else [samples]
+    params = trainable_parameters(model)
+    totals: dict[str, torch.Tensor] | None = None
+    count = 0
+    for part in parts:
+        summed, seen = _squared_gradient_sum(model, part, batch_size, device)
+        totals = summed if totals is None else {k: totals[k] + v for k, v in summed.items()}
+        count += seen
+    assert totals is not None
+    if batch_size == 1:
+        return unflatten(totals["flat"] / count, params)
+    return {name: total / count for name, total in totals.items()}
+
+
+def _squared_gradient_sum(model: nn.Module, samples: SampleSet, batch_size: int,
+                          device: torch.device) -> tuple[dict[str, torch.Tensor], int]:
+    """Summed squared gradients and how many terms were summed (samples or batches)."""
     params = trainable_parameters(model)
     if batch_size == 1:
         flat = torch.zeros(sum(p.numel() for p in params.values()),
                            dtype=next(iter(params.values())).dtype, device=device)
         chunk = per_sample_chunk(flat.numel())
-        for start in range(0, len(samples), chunk):
-            part = Samples(samples.x[start : start + chunk], samples.y[start : start + chunk])
-            flat += per_sample_gradients(model, part, chunk, device).square().sum(0)
-        return unflatten(flat / len(samples), params)
+        for x, y in ordered_batches(samples, chunk, device):
+            flat += per_sample_gradients(model, Samples(x, y), chunk, device).square().sum(0)
+        return {"flat": flat}, len(samples)
     importances = {name: torch.zeros_like(p) for name, p in params.items()}
-    count = math.ceil(len(samples) / batch_size)
-    for x, y in zip(samples.x.tensor_split(count), samples.y.tensor_split(count), strict=True):
-        logits = model(to_device(x, device))
-        grads = torch.autograd.grad(F.cross_entropy(logits, to_device(y, device)),
-                                    list(params.values()))
+    count = 0
+    for x, y in ordered_batches(samples, batch_size, device, near_equal=True):
+        count += 1
+        logits = model(x)
+        grads = torch.autograd.grad(F.cross_entropy(logits, y), list(params.values()))
         for importance, gradient in zip(importances.values(), grads, strict=True):
             importance += gradient.square()
-    return {name: importance / count for name, importance in importances.items()}
+    return importances, count
 
 
 def dampening_factors(importance_all: torch.Tensor, importance_forget: torch.Tensor,
@@ -79,28 +98,17 @@ def dampening_factors(importance_all: torch.Tensor, importance_forget: torch.Ten
 class DampeningConfig(Hyperparameters):
     """Hyperparameters of ``ssd``."""
 
-    alpha: float = 10.0
+    alpha: Positive = 10.0
     """Selection threshold α (> 0): an entry is dampened when ``I_f > α·I_D``. Default 10: the
     paper and its reference code."""
-    lam: float = 1.0
+    lam: Positive = 1.0
     """Dampening constant λ (> 0): selected entries are scaled by ``min(λ·I_D/I_f, 1)``.
     Default 1: the paper and its reference code."""
-    batch_size: int = 128
+    batch_size: Count = 128
     """Largest mini-batch of the importance estimates (the set is cut into ``⌈n/batch_size⌉``
     near-equal batches; 1 gives the per-sample Fisher diagonal). Default 128: the reference
     code's loaders. With per-sample importances ``I_D ≥ (n_f/n)·I_f``, so nothing can be selected
     once ``n_f/n ≥ 1/α`` (e.g. one class of ten at α = 10)."""
-
-    def check(self) -> None:
-        problems = []
-        if not self.alpha > 0:
-            problems.append(f"alpha must be > 0, got {self.alpha}")
-        if not self.lam > 0:
-            problems.append(f"lam must be > 0, got {self.lam}")
-        if self.batch_size < 1:
-            problems.append(f"batch_size must be >= 1, got {self.batch_size}")
-        if problems:
-            raise UnlearnError("ssd: " + "; ".join(problems))
 
 
 @register
@@ -116,7 +124,10 @@ class SelectiveSynapticDampening(Unlearner):
     ) -> nn.Module:
         config = cast(DampeningConfig, self.config)
         model.to(context.device)
-        everything = Samples(torch.cat([retain.x, forget.x]), torch.cat([retain.y, forget.y]))
+        # D = D_r ∪ D_f: one tensor cut when both are in memory, else read set after set
+        streamed = isinstance(retain, DataSource) or isinstance(forget, DataSource)
+        everything = (retain, forget) if streamed else Samples(
+            torch.cat([retain.x, forget.x]), torch.cat([retain.y, forget.y]))
         with eval_mode(model):
             importance_all = fisher_diagonal(model, everything, config.batch_size,
                                              context.device)

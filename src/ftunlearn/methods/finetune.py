@@ -10,8 +10,9 @@ from torch import nn
 
 from ftunlearn.errors import UnlearnError
 from ftunlearn.methods.base import Context, Hyperparameters, Samples, Unlearner, register
-from ftunlearn.methods.common import TrainingHyperparameters, batches_of, train
-from ftunlearn.training import fit
+from ftunlearn.methods.common import TrainingHyperparameters, batches_of
+from ftunlearn.methods.plan import FitPlan
+from ftunlearn.params import Count, Positive
 
 
 def reinitialise(model: nn.Module, seed: int) -> None:
@@ -52,20 +53,20 @@ class Retrain(Unlearner):
     """
 
     name = "retrain"
+    needs_recipe = True
     Config = RetrainConfig
     summary = "retrain from scratch on D_r with the original's recipe (the golden model)"
 
     def run(
         self, model: nn.Module, retain: Samples, forget: Samples, context: Context
     ) -> nn.Module:
-        reinitialise(model, context.seed)
-        recipe = context.recipe
-        fit(
-            model, batches_of(retain, recipe.batch_size), recipe, seed=context.seed,
-            device=context.device, progress=context.progress, desc="retrain",
-            on_epoch_end=context.on_epoch_end,
-        )
+        self.fit_plan(retain, forget, context).run(model, context)
         return model
+
+    def fit_plan(self, retain: Samples, forget: Samples, context: Context) -> FitPlan:
+        recipe = context.recipe
+        return FitPlan(batches_of(retain, recipe.batch_size), recipe, "retrain",
+                       prepare=reinitialise)
 
 
 @dataclass(frozen=True)
@@ -73,10 +74,10 @@ class FineTuneConfig(TrainingHyperparameters):
     """Hyperparameters of ``ft``: SGD (momentum 0.9, weight decay 5e-4, constant rate, batch
     128, the shared training defaults) on CE(θ; D_r)."""
 
-    epochs: int = 5
+    epochs: Count = 5
     """Passes over D_r. Default 5: chosen here to keep fine-tuning cheap next to retraining (the
     l1-sparse / SalUn reference scripts run 10 epochs of a 160-epoch CIFAR-10 recipe)."""
-    lr: float = 0.01
+    lr: Positive = 0.01
     """Learning rate. Default 0.01: the l1-sparse / SalUn reference scripts' FT value
     (``--unlearn_lr 0.01``)."""
 
@@ -92,6 +93,9 @@ class FineTune(Unlearner):
     def run(
         self, model: nn.Module, retain: Samples, forget: Samples, context: Context
     ) -> nn.Module:
-        config = cast(FineTuneConfig, self.config)
-        train(model, batches_of(retain, config.batch_size), config, context, desc="ft")
+        self.fit_plan(retain, forget, context).run(model, context)
         return model
+
+    def fit_plan(self, retain: Samples, forget: Samples, context: Context) -> FitPlan:
+        config = cast(FineTuneConfig, self.config)
+        return FitPlan(batches_of(retain, config.batch_size), config.recipe(), "ft")

@@ -15,19 +15,17 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ftunlearn.errors import UnlearnError
 from ftunlearn.methods.base import Context, Samples, Unlearner, register
 from ftunlearn.methods.common import (
-    RandomWrongLabels,
     TrainingHyperparameters,
     batches_of,
-    check_fraction,
-    train,
+    relabelled,
 )
+from ftunlearn.methods.plan import FitPlan
+from ftunlearn.params import Count, Fraction, Positive
 from ftunlearn.training import Batch, BatchSource, LossFn, ZippedBatches
 
 Regulariser = Literal["random-label", "uniform-kl"]
-REGULARISERS: tuple[str, ...] = ("random-label", "uniform-kl")
 
 
 def kl_uniform_to_model(logits: torch.Tensor) -> torch.Tensor:
@@ -74,7 +72,7 @@ def regularised_batches(
     labels (redrawn each pass over D_f) for ``random-label``, true labels for ``uniform-kl``."""
     forget_source: BatchSource
     if regulariser == "random-label":
-        forget_source = RandomWrongLabels(forget, num_classes, forget_batch_size)
+        forget_source = relabelled(forget, num_classes, forget_batch_size)
     else:
         forget_source = batches_of(forget, forget_batch_size)
     return ZippedBatches(batches_of(retain, batch_size), forget_source)
@@ -85,12 +83,12 @@ class DiscriminativeConfig(TrainingHyperparameters):
     """Hyperparameters of ``dr-ft`` (and of ``rbm`` with ``objective=dr-ft``): SGD (momentum
     0.9, weight decay 5e-4, constant rate, batch 128 of D_r, the shared training defaults)."""
 
-    epochs: int = 5
+    epochs: Count = 5
     """Passes over D_r. Default 5: as ``ft``, so the two differ only by the α-term."""
-    lr: float = 0.01
+    lr: Positive = 0.01
     """Learning rate. Default 0.01: as ``ft`` (the l1-sparse / SalUn reference scripts' FT
     value)."""
-    alpha: float = 0.2
+    alpha: Fraction = 0.2
     """Weight α of the forget regulariser, in (0, 1]. Default 0.2: chosen on digits+mlp and a
     Fashion-MNIST subset+cnn (random 10 % forgetting), where it came closest to retraining;
     0.5 already over-forgets on digits. The paper only requires α ≤ 1."""
@@ -99,24 +97,13 @@ class DiscriminativeConfig(TrainingHyperparameters):
     over D_f. ``uniform-kl``: KL(uniform ‖ softmax(model(x_f))). Default random-label: chosen
     on the small models here (at the same α, uniform-kl forgot less on digits and lost more
     test accuracy on a Fashion-MNIST subset)."""
-    forget_batch_size: int | None = None
+    forget_batch_size: Count | None = None
     """Forget samples per step. ``None`` (default): ``ceil(batch_size · n_f / n_r)``, so D_f is
     passed once per epoch over D_r (its random labels are redrawn each epoch) and a step costs
     about ``1 + n_f/n_r`` plain ``ft`` steps. The batch size changes the noise of the α-term's
     gradient, not the objective's expectation. Chosen here for cost."""
 
-    def check(self) -> None:
-        super().check()
-        check_fraction("alpha", self.alpha)
-        if self.regulariser not in REGULARISERS:
-            raise UnlearnError(
-                f"regulariser must be one of {', '.join(REGULARISERS)}, got {self.regulariser!r}"
-            )
-        if self.forget_batch_size is not None and self.forget_batch_size < 1:
-            raise UnlearnError(
-                f"forget_batch_size must be >= 1 (or None for batch_size), "
-                f"got {self.forget_batch_size}"
-            )
+
 
     def forget_batch(self, retain: Samples, forget: Samples) -> int:
         """The forget batch size in use for these sets."""
@@ -141,15 +128,26 @@ def train_regularised(
     frozen: dict[str, torch.Tensor] | None = None,
 ) -> None:
     """Fine-tune ``model`` in place on the ``dr-ft`` objective (``frozen`` entries stay put)."""
+    regularised_plan(retain, forget, config, context, desc=desc, frozen=frozen).run(model, context)
+
+
+def regularised_plan(
+    retain: Samples,
+    forget: Samples,
+    config: DiscriminativeConfig,
+    context: Context,
+    *,
+    desc: str,
+    frozen: dict[str, torch.Tensor] | None = None,
+) -> FitPlan:
+    """The fit-loop call of the ``dr-ft`` objective."""
     batches = regularised_batches(
         retain, forget, batch_size=config.batch_size,
         forget_batch_size=config.forget_batch(retain, forget), regulariser=config.regulariser,
         num_classes=context.num_classes,
     )
-    train(
-        model, batches, config, context, loss_fn=regularised_loss(config.alpha, config.regulariser),
-        desc=desc, frozen=frozen,
-    )
+    return FitPlan(batches, config.recipe(), desc,
+                   loss_fn=regularised_loss(config.alpha, config.regulariser), frozen=frozen)
 
 
 @register
@@ -163,6 +161,9 @@ class DiscriminativeFineTune(Unlearner):
     def run(
         self, model: nn.Module, retain: Samples, forget: Samples, context: Context
     ) -> nn.Module:
-        config = cast(DiscriminativeConfig, self.config)
-        train_regularised(model, retain, forget, config, context, desc="dr-ft")
+        self.fit_plan(retain, forget, context).run(model, context)
         return model
+
+    def fit_plan(self, retain: Samples, forget: Samples, context: Context) -> FitPlan:
+        config = cast(DiscriminativeConfig, self.config)
+        return regularised_plan(retain, forget, config, context, desc="dr-ft")

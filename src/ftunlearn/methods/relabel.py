@@ -16,9 +16,18 @@ from typing import cast
 import torch
 from torch import nn
 
+from ftunlearn.data.sources import DataSource, InterleavedBatches
 from ftunlearn.methods.base import Context, Samples, Unlearner, register
-from ftunlearn.methods.common import RandomWrongLabels, TrainingHyperparameters, train
-from ftunlearn.training import Batch, TensorBatches
+from ftunlearn.methods.common import (
+    RandomWrongLabels,
+    SampleSet,
+    TrainingHyperparameters,
+    batches_of,
+    relabelled,
+)
+from ftunlearn.methods.plan import FitPlan
+from ftunlearn.params import Count, Positive
+from ftunlearn.training import Batch, BatchSource, TensorBatches
 
 
 class RelabelledUnion:
@@ -35,9 +44,17 @@ class RelabelledUnion:
         self.batch_size = batch_size
 
     @classmethod
-    def of(cls, retain: Samples, forget: Samples, num_classes: int, batch_size: int
-           ) -> RelabelledUnion:
-        """The union of ``retain`` and ``forget`` relabelled among ``num_classes`` classes."""
+    def of(cls, retain: SampleSet, forget: SampleSet, num_classes: int, batch_size: int
+           ) -> BatchSource:
+        """The union of ``retain`` and ``forget`` relabelled among ``num_classes`` classes.
+
+        A streamed set (a ``Dataset`` or ``DataLoader``) cannot be concatenated in memory: then
+        whole retain batches and relabelled forget batches are interleaved in a seeded random
+        order, each sample still once an epoch.
+        """
+        if isinstance(retain, DataSource) or isinstance(forget, DataSource):
+            return InterleavedBatches(batches_of(retain, batch_size),
+                                      relabelled(forget, num_classes, batch_size))
         return cls(retain, RandomWrongLabels(forget, num_classes, batch_size=len(forget)),
                    batch_size)
 
@@ -59,10 +76,10 @@ class RelabelledUnion:
 class RandomLabelConfig(TrainingHyperparameters):
     """Hyperparameters of ``rl``: SGD on the union of D_r and the relabelled D_f."""
 
-    epochs: int = 5
+    epochs: Count = 5
     """Passes over the union. Default 5: chosen for the small models here (the SalUn reference
     scripts use 10 epochs for a ResNet-18 on CIFAR-10)."""
-    lr: float = 0.01
+    lr: Positive = 0.01
     """Learning rate. Default 0.01: the SalUn reference scripts' order of magnitude (0.013 for
     CIFAR-10), which also suits the small models here."""
 
@@ -78,7 +95,10 @@ class RandomLabel(Unlearner):
     def run(
         self, model: nn.Module, retain: Samples, forget: Samples, context: Context
     ) -> nn.Module:
+        self.fit_plan(retain, forget, context).run(model, context)
+        return model
+
+    def fit_plan(self, retain: Samples, forget: Samples, context: Context) -> FitPlan:
         config = cast(RandomLabelConfig, self.config)
         batches = RelabelledUnion.of(retain, forget, context.num_classes, config.batch_size)
-        train(model, batches, config, context, desc="rl")
-        return model
+        return FitPlan(batches, config.recipe(), "rl")

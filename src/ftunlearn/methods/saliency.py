@@ -25,6 +25,7 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 from torch.nn import functional as F
 
+from ftunlearn.data.sources import DataSource
 from ftunlearn.errors import UnlearnError
 from ftunlearn.methods.base import Samples
 from ftunlearn.training import eval_mode, to_device
@@ -49,7 +50,7 @@ def trainable_names(model: nn.Module) -> list[str]:
 
 def gradient_saliency(
     model: nn.Module,
-    samples: Samples,
+    samples: Samples | DataSource,
     *,
     statistic: SaliencyStatistic = "abs-sum",
     device: torch.device | str = "cpu",
@@ -64,7 +65,8 @@ def gradient_saliency(
     (one backward pass per sample; also for models whose layers vmap cannot batch) or ``auto``
     (vmap on a GPU; loop on the CPU, where it is as fast for small models and skips torch.func's
     one-off start-up of about two seconds). The model is moved to ``device``; its weights and
-    its training mode are left as they were.
+    its training mode are left as they were. A streamed set (``DataSource``) is read in
+    batches of ``batch_size``, never held whole.
     """
     if statistic not in ("sum", "abs-sum"):
         raise UnlearnError(f"saliency statistic must be 'sum' or 'abs-sum', got {statistic!r}")
@@ -79,15 +81,24 @@ def gradient_saliency(
         engine = "vmap" if target.type == "cuda" else "loop"
     model.to(target)
     chosen = _chosen_parameters(model, names)
-    x, y = to_device(samples.x, target), to_device(samples.y, target)
+    if isinstance(samples, DataSource):
+        pieces = samples.batches(batch_size, device=target)
+    else:
+        pieces = iter([(to_device(samples.x, target), to_device(samples.y, target))])
+    scores = {name: torch.zeros_like(p, dtype=torch.float32) for name, p in chosen.items()}
     with eval_mode(model):
-        if statistic == "sum":
-            scores = _summed_gradient(model, chosen, x, y, batch_size)
-            scores = {name: value.abs() for name, value in scores.items()}
-        elif engine == "vmap":
-            scores = _abs_sum_vmap(model, chosen, x, y)
-        else:
-            scores = _abs_sum_loop(model, chosen, x, y)
+        # a streamed set is scored batch by batch; both statistics are sums over samples
+        for x, y in pieces:
+            if statistic == "sum":
+                part = _summed_gradient(model, chosen, x, y, batch_size)
+            elif engine == "vmap":
+                part = _abs_sum_vmap(model, chosen, x, y)
+            else:
+                part = _abs_sum_loop(model, chosen, x, y)
+            for name, value in part.items():
+                scores[name] += value
+    if statistic == "sum":
+        scores = {name: value.abs() for name, value in scores.items()}
     for name, value in scores.items():
         if not bool(torch.isfinite(value).all()):
             raise UnlearnError(

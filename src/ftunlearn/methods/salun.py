@@ -17,9 +17,8 @@ from typing import cast
 
 from torch import nn
 
-from ftunlearn.errors import UnlearnError
 from ftunlearn.methods.base import Context, Samples, Unlearner, register
-from ftunlearn.methods.common import TrainingHyperparameters, check_fraction, train
+from ftunlearn.methods.common import TrainingHyperparameters, train
 from ftunlearn.methods.relabel import RelabelledUnion
 from ftunlearn.methods.saliency import (
     Masks,
@@ -30,6 +29,7 @@ from ftunlearn.methods.saliency import (
     gradient_saliency,
     select_top,
 )
+from ftunlearn.params import Count, Fraction, Positive
 
 
 @dataclass(frozen=True)
@@ -37,16 +37,16 @@ class SaliencyUnlearningConfig(TrainingHyperparameters):
     """Hyperparameters of ``salun``: SGD (momentum 0.9, weight decay 5e-4, constant rate,
     batch 128 of the union D_r ∪ D_f, the shared training defaults) on the selected weights."""
 
-    epochs: int = 5
+    epochs: Count = 5
     """Passes over D_r ∪ D_f. Default 5: chosen here for cost (the reference README's example
     runs 10 on CIFAR-10)."""
-    lr: float = 0.05
+    lr: Positive = 0.05
     """Learning rate. Default 0.05: chosen on digits+mlp, where 0.01 barely forgot (relabelled
     samples are only n_f/n of each batch, and half the weights are frozen); on a Fashion-MNIST
     subset+cnn 0.05 over-forgot a little (docs/methods.md). The reference README's example uses
     0.013 for a ResNet-18 on CIFAR-10."""
 
-    gamma: float = 0.5
+    gamma: Fraction = 0.5
     """Fraction of weights updated (the salient ones), in (0, 1]. Default 0.5: the reference
     README's example mask (``with_0.5.pt``)."""
     select: Selection = "largest"
@@ -56,16 +56,6 @@ class SaliencyUnlearningConfig(TrainingHyperparameters):
     """``global`` (default, as the reference ranks all weights together) or ``tensor``."""
     statistic: SaliencyStatistic = "sum"
     """``sum`` = |Σ_{D_f} ∇ℓ| (default, the paper's saliency) or ``abs-sum`` = Σ |∇ℓ_i|."""
-
-    def check(self) -> None:
-        super().check()
-        check_fraction("gamma", self.gamma)
-        if self.select not in ("largest", "smallest"):
-            raise UnlearnError(f"select must be largest or smallest, got {self.select!r}")
-        if self.scope not in ("global", "tensor"):
-            raise UnlearnError(f"scope must be global or tensor, got {self.scope!r}")
-        if self.statistic not in ("sum", "abs-sum"):
-            raise UnlearnError(f"statistic must be sum or abs-sum, got {self.statistic!r}")
 
 
 def forget_saliency_mask(

@@ -19,15 +19,15 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import cast
+from typing import Annotated, cast
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ftunlearn.errors import UnlearnError
 from ftunlearn.methods.base import Context, Samples, Unlearner, register
 from ftunlearn.methods.common import TrainingHyperparameters, batches_of, train
+from ftunlearn.params import Count, NonNegative, Positive, Range
 from ftunlearn.training import Batch, TensorBatches
 
 
@@ -96,49 +96,39 @@ class ScrubConfig(TrainingHyperparameters):
     """Hyperparameters of ``scrub``. Defaults follow the SCRUB reference code's small-scale
     setting where it suits the small models here."""
 
-    msteps: int = 2
+    msteps: Annotated[int, Range(ge=0)] = 2
     """Epochs (from the first) that start with a max-step pass over D_f; at most ``epochs``.
     Default 2: the reference code's ``msteps``."""
-    alpha: float = 0.001
+    alpha: NonNegative = 0.001
     """Weight of the divergence on min-steps (≥ 0). Default 0.001: the reference code's
     small-scale ``alpha``."""
-    gamma: float = 0.99
+    gamma: NonNegative = 0.99
     """Weight of the cross-entropy on min-steps (≥ 0). Default 0.99: the reference code's
     small-scale ``gamma``."""
-    temperature: float = 4.0
+    temperature: Positive = 4.0
     """Distillation temperature T (> 0). Default 4: the reference code's ``kd_T``."""
-    epochs: int = 3
+    epochs: Count = 3
     """Epochs in all (max-step epochs included). Default 3: the reference code's small-scale
     ``sgda_epochs``."""
-    lr: float = 0.01
+    lr: Positive = 0.01
     """Learning rate (SGD, momentum 0.9, weight decay 5e-4 as in the reference code). Default
     0.01, with ``grad_clip``: chosen for the small models here. The reference's 0.0005 leaves
     digits+mlp unchanged, and without a clip it still overflowed on Fashion-MNIST+cnn."""
-    forget_batch_size: int = 32
+    forget_batch_size: Count = 32
     """Forget-set batch size for max-steps. Default 32: the reference code's ``del_batch_size``."""
-    grad_clip: float | None = 1.0
+    grad_clip: Positive | None = 1.0
     """Largest gradient norm per step. Default 1.0: chosen here. The max-steps are unbounded
     ascent; without a clip they overflowed to NaN within one epoch on Fashion-MNIST + cnn (the
     paper preset, 188 max-steps an epoch)."""
 
     def check(self) -> None:
-        super().check()
-        problems = []
-        if not 0 <= self.msteps <= self.epochs:
-            problems.append(f"msteps must be in [0, epochs={self.epochs}], got {self.msteps}")
-        if not self.alpha >= 0 or not self.gamma >= 0:
-            problems.append(f"alpha and gamma must be >= 0, got {self.alpha} and {self.gamma}")
-        elif self.alpha == 0 and self.gamma == 0:
-            problems.append("alpha and gamma cannot both be 0: min-steps would have no objective")
-        if not self.temperature > 0:
-            problems.append(f"temperature must be > 0, got {self.temperature}")
-        if self.forget_batch_size < 1:
-            problems.append(f"forget_batch_size must be >= 1, got {self.forget_batch_size}")
+        if self.msteps > self.epochs:
+            self.fail(f"msteps must be at most epochs={self.epochs}, got {self.msteps}")
+        if self.alpha == 0 and self.gamma == 0:
+            self.fail("alpha and gamma cannot both be 0: min-steps would have no objective")
         if self.schedule == "step":
-            problems.append("schedule 'step' is not supported (the run is one pass of the fit "
-                            "loop); use constant or cosine")
-        if problems:
-            raise UnlearnError("scrub: " + "; ".join(problems))
+            self.fail("schedule 'step' is not supported (the run is one pass of the fit loop); "
+                      "use constant or cosine")
 
 
 @register

@@ -19,6 +19,7 @@ from torch import nn
 from ftunlearn.errors import UnlearnError
 from ftunlearn.methods.base import Context, Samples, Unlearner, register
 from ftunlearn.methods.common import TrainingHyperparameters, batches_of, train
+from ftunlearn.params import Count, NonNegative, Positive
 from ftunlearn.training import Batch, cross_entropy_loss
 
 
@@ -55,19 +56,14 @@ class DecayingL1Loss:
 class L1SparseConfig(TrainingHyperparameters):
     """Hyperparameters of ``l1-sparse``: fine-tuning on D_r plus a linearly decaying L1 term."""
 
-    gamma: float = 5e-5
+    gamma: NonNegative = 5e-5
     """Initial L1 weight γ (≥ 0; 0 is plain fine-tuning). Default 5e-5: chosen for the small
     models here (the reference code's ``--alpha`` is tuned per experiment)."""
-    epochs: int = 5
+    epochs: Count = 5
     """Passes over D_r. Default 5: chosen for the small models here (the reference scripts use
     10 epochs for a ResNet-18 on CIFAR-10)."""
-    lr: float = 0.01
+    lr: Positive = 0.01
     """Learning rate. Default 0.01: the reference scripts' ``--unlearn_lr 0.01``."""
-
-    def check(self) -> None:
-        super().check()
-        if not self.gamma >= 0.0:
-            raise UnlearnError(f"l1-sparse: gamma must be >= 0, got {self.gamma}")
 
 
 @register

@@ -4,6 +4,7 @@ The metric functions are pure functions of per-sample outputs (logits as float t
 numpy arrays, integer labels); ``evaluate`` applies them to a model on a dataset split.
 """
 
+from ftunlearn.metrics import definitions as _definitions  # noqa: F401  (registers the metrics)
 from ftunlearn.metrics.accuracy import accuracy
 from ftunlearn.metrics.evaluate import (
     EXTRA_MIA_FEATURES,

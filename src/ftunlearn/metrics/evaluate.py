@@ -26,9 +26,7 @@ from torch import nn
 
 from ftunlearn.data.dataset import Dataset
 from ftunlearn.errors import UnlearnError
-from ftunlearn.metrics.accuracy import accuracy
-from ftunlearn.metrics.gaps import avg_gap, forget_loss_gap, js_divergence
-from ftunlearn.metrics.mia import loss_mia, mia_efficacy
+from ftunlearn.metrics.registry import MetricInputs, compute_stage
 from ftunlearn.training import predict
 
 MIA_KEYS: Mapping[str, str] = MappingProxyType(
@@ -132,39 +130,9 @@ def standalone_metrics(
     unknown = [f for f in extra_mia_features if f not in MIA_KEYS]
     if unknown:
         raise UnlearnError(f"unknown MIA feature(s) {unknown}; choose among {', '.join(MIA_KEYS)}")
-    metrics = {
-        "UA": 100.0 - accuracy(forget.logits, forget.labels),
-        "RA": accuracy(retain.logits, retain.labels),
-    }
-    if forgotten_classes:
-        in_forgotten = torch.isin(test.labels, torch.tensor(tuple(forgotten_classes)))
-        if bool(in_forgotten.all()):
-            raise UnlearnError(
-                "every test sample belongs to a forgotten class, so there is no kept-class "
-                "test set to measure TA on"
-            )
-        metrics["TA"] = accuracy(test.logits[~in_forgotten], test.labels[~in_forgotten])
-        metrics["TA_forgotten"] = (
-            accuracy(test.logits[in_forgotten], test.labels[in_forgotten])
-            if bool(in_forgotten.any())
-            else float("nan")
-        )
-    else:
-        metrics["TA"] = accuracy(test.logits, test.labels)
-    for feature in ("confidence", *extra_mia_features):
-        metrics[MIA_KEYS[feature]] = mia_efficacy(
-            retain.logits,
-            retain.labels,
-            test.logits,
-            test.labels,
-            forget.logits,
-            forget.labels,
-            feature=feature,
-            seed=seed,
-        )
-    metrics["loss_MIA"] = loss_mia(forget.losses, test.losses, seed=seed)
-    metrics["forget_CE"] = float(forget.losses.double().mean())
-    return metrics
+    inputs = MetricInputs(forget, retain, test, tuple(forgotten_classes), seed=seed,
+                          mia_features=tuple(extra_mia_features))
+    return compute_stage("model", inputs)
 
 
 def model_outputs(
@@ -209,30 +177,19 @@ def golden_metrics(outputs: ModelOutputs, golden: ModelOutputs) -> dict[str, flo
             "the golden outputs were computed on a different split (their forget, retain or "
             "test labels differ); compute them with model_outputs on the same dataset and split"
         )
-    return {
-        "avg_gap": avg_gap(outputs.metrics, golden.metrics),
-        "forget_loss_gap": forget_loss_gap(outputs.forget.losses, golden.forget.losses),
-        "JS_forget": js_divergence(outputs.forget.logits, golden.forget.logits),
-        "JS_test": js_divergence(outputs.test.logits, golden.test.logits),
-    }
+    inputs = MetricInputs(outputs.forget, outputs.retain, outputs.test,
+                          outputs.forgotten_classes, own=outputs.metrics, golden=golden)
+    return compute_stage("golden", inputs)
 
 
 def timing_metrics(
     rte_seconds: float | None = None, retrain_seconds: float | None = None
 ) -> dict[str, float]:
     """``rte_seconds`` when given; ``rte_ratio`` = rte / retrain when both are given."""
-    if rte_seconds is None:
-        return {}
-    if not rte_seconds >= 0 or rte_seconds == float("inf"):
-        raise UnlearnError(f"rte_seconds must be a finite number >= 0, got {rte_seconds}")
-    result = {"rte_seconds": float(rte_seconds)}
-    if retrain_seconds is not None:
-        if not retrain_seconds > 0 or retrain_seconds == float("inf"):
-            raise UnlearnError(
-                f"retrain_seconds must be a finite number > 0, got {retrain_seconds}"
-            )
-        result["rte_ratio"] = float(rte_seconds) / float(retrain_seconds)
-    return result
+    empty = SetOutputs(torch.empty(0, 0), torch.empty(0), torch.empty(0, dtype=torch.long))
+    inputs = MetricInputs(empty, empty, empty, (), rte_seconds=rte_seconds,
+                          retrain_seconds=retrain_seconds)
+    return compute_stage("timing", inputs)
 
 
 def evaluate(

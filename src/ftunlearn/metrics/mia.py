@@ -23,6 +23,22 @@ AttackFactory = Callable[[int, int], ClassifierMixin]
 _MEMBER = 1
 _NON_MEMBER = 0
 
+ATTACK_SAMPLES = 5000
+"""Most members and most non-members an attack is fitted on (each side drawn by the seed).
+
+An RBF SVC's fit grows about quadratically with its training set. On Fashion-MNIST (10 000 +
+10 000) a fit took about 20 s, at 5000 + 5000 about 9 s, at 2000 + 2000 under 2 s; but at 2000
+MIA-efficacy spread 8.7 points over seeds against 0.8 for the full fit, at 5000 1.4
+(docs/performance.md). ``None`` in the ``attack_samples`` arguments fits on everything."""
+
+QUALITY_SAMPLES = 2000
+"""Most members and non-members the attack accuracy cross-validates on: it estimates a rate,
+for which 2000 + 2000 gives a standard error under 1.2 points, and 5 fits of a 5000 + 5000
+attack would cost more than the efficacy itself."""
+
+ATTACK_FOLDS = 5
+"""Folds of the cross-validated attack accuracy (``mia_attack_accuracy``)."""
+
 
 def _svc_attack(n_features: int, seed: int) -> ClassifierMixin:
     # The reference code's attack: SVC(C=3, gamma="auto", kernel="rbf") on the raw feature.
@@ -54,6 +70,43 @@ def _as_feature_matrix(values: ArrayLike, name: str) -> np.ndarray:
     return as_values(values, name)[:, None]
 
 
+def _capped(values: np.ndarray, limit: int | None, rng: np.random.Generator) -> np.ndarray:
+    """At most ``limit`` rows of ``values``, drawn without replacement (order kept)."""
+    if limit is None or len(values) <= limit:
+        return values
+    return values[np.sort(rng.choice(len(values), size=limit, replace=False))]
+
+
+def _check_attack_samples(attack_samples: int | None) -> None:
+    if attack_samples is None:
+        return
+    if isinstance(attack_samples, bool) or not isinstance(attack_samples, int) or (
+        attack_samples < 2
+    ):
+        raise UnlearnError(f"attack_samples must be an integer >= 2 or None, got "
+                           f"{attack_samples!r}")
+
+
+def attack_training_set(
+    member_features: ArrayLike,
+    non_member_features: ArrayLike,
+    *,
+    seed: int = 0,
+    attack_samples: int | None = ATTACK_SAMPLES,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The attack's ``(x, y)``: at most ``attack_samples`` members and as many non-members,
+    each side drawn separately by ``seed`` (stratified by membership), members labelled 1."""
+    _check_attack_samples(attack_samples)
+    rng = np.random.default_rng([seed, attack_samples or 0])
+    members = _capped(_as_feature_matrix(member_features, "member_features"), attack_samples,
+                      rng)
+    non_members = _capped(_as_feature_matrix(non_member_features, "non_member_features"),
+                          attack_samples, rng)
+    x = np.concatenate([members, non_members])
+    y = np.concatenate([np.full(len(members), _MEMBER), np.full(len(non_members), _NON_MEMBER)])
+    return x, y
+
+
 def mia_efficacy_from_features(
     member_features: ArrayLike,
     non_member_features: ArrayLike,
@@ -61,16 +114,16 @@ def mia_efficacy_from_features(
     *,
     attack: str = "svc",
     seed: int = 0,
+    attack_samples: int | None = ATTACK_SAMPLES,
 ) -> float:
     """Percent of targets that an attack trained on members vs non-members calls non-member.
 
-    Each argument holds one scalar feature per sample.
+    Each argument holds one scalar feature per sample. The attack is fitted on
+    :func:`attack_training_set` (at most ``attack_samples`` per side); every target is scored.
     """
-    members = _as_feature_matrix(member_features, "member_features")
-    non_members = _as_feature_matrix(non_member_features, "non_member_features")
+    x, y = attack_training_set(member_features, non_member_features, seed=seed,
+                               attack_samples=attack_samples)
     targets = _as_feature_matrix(target_features, "target_features")
-    x = np.concatenate([members, non_members])
-    y = np.concatenate([np.full(len(members), _MEMBER), np.full(len(non_members), _NON_MEMBER)])
     classifier = get_attack(attack)(x.shape[1], seed)
     classifier.fit(x, y)
     return float(100.0 * np.mean(classifier.predict(targets) == _NON_MEMBER))
@@ -96,33 +149,108 @@ def mia_efficacy(
     feature: str = "confidence",
     attack: str = "svc",
     seed: int = 0,
+    attack_samples: int | None = ATTACK_SAMPLES,
 ) -> float:
     """MIA-efficacy in percent: the share of the forget set predicted *non-member*.
 
     The attack is trained on members (a ``seed``-drawn subset of the retain set as large as the
     test set, or all of it if smaller) against non-members (the test set), using the per-sample
     ``feature`` (see ``MIA_FEATURES``) of the softmax outputs, then applied to the forget set.
+    The fit uses at most ``attack_samples`` of each side (``ATTACK_SAMPLES``; ``None``: all).
     """
+    forget = logits_and_labels(forget_logits, forget_labels, "forget")
+    members, non_members = _population_features(
+        retain_logits, retain_labels, test_logits, test_labels, feature, attack, seed,
+        forget[0].shape[1],
+    )
+    return mia_efficacy_from_features(
+        members, non_members, get_feature(feature)(*forget), attack=attack, seed=seed,
+        attack_samples=attack_samples,
+    )
+
+
+def _population_features(
+    retain_logits: ArrayLike,
+    retain_labels: ArrayLike,
+    test_logits: ArrayLike,
+    test_labels: ArrayLike,
+    feature: str,
+    attack: str,
+    seed: int,
+    forget_classes: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The member (retain sample) and non-member (test) features of the population attack."""
     feature_of = get_feature(feature)
     get_attack(attack)  # reject an unknown attack before any work
     retain = logits_and_labels(retain_logits, retain_labels, "retain")
     test = logits_and_labels(test_logits, test_labels, "test")
-    forget = logits_and_labels(forget_logits, forget_labels, "forget")
-    n_classes = {retain[0].shape[1], test[0].shape[1], forget[0].shape[1]}
-    if len(n_classes) != 1:
+    widths = [retain[0].shape[1], test[0].shape[1]]
+    if forget_classes is not None:
+        widths.append(forget_classes)
+    if len(set(widths)) != 1:
+        names = "retain_logits, test_logits and forget_logits"
         raise UnlearnError(
-            "retain_logits, test_logits and forget_logits must have the same number of "
-            f"classes (columns), got {retain[0].shape[1]}, {test[0].shape[1]} and "
-            f"{forget[0].shape[1]}"
+            f"{names if forget_classes is not None else 'retain_logits and test_logits'} must "
+            f"have the same number of classes (columns), got {' and '.join(map(str, widths))}"
         )
     members = member_sample(len(retain[1]), len(test[1]), seed)
-    return mia_efficacy_from_features(
-        feature_of(retain[0][members], retain[1][members]),
-        feature_of(*test),
-        feature_of(*forget),
-        attack=attack,
-        seed=seed,
+    return feature_of(retain[0][members], retain[1][members]), feature_of(*test)
+
+
+def attack_accuracy_from_features(
+    member_features: ArrayLike,
+    non_member_features: ArrayLike,
+    *,
+    attack: str = "svc",
+    seed: int = 0,
+    attack_samples: int | None = QUALITY_SAMPLES,
+    folds: int = ATTACK_FOLDS,
+) -> float:
+    """Cross-validated accuracy in percent of the attack on its own training set.
+
+    The set is :func:`attack_training_set`'s, capped at ``QUALITY_SAMPLES`` a side by default
+    (the efficacy's attack uses ``ATTACK_SAMPLES``); folds are stratified and shuffled by
+    ``seed``. 50 means the attack cannot tell members
+    from non-members, so the efficacy it gives carries no information.
+    """
+    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
+        raise UnlearnError(f"folds must be an integer of at least 2, got {folds!r}")
+    x, y = attack_training_set(member_features, non_member_features, seed=seed,
+                               attack_samples=attack_samples)
+    smaller = int(min((y == _MEMBER).sum(), (y == _NON_MEMBER).sum()))
+    if smaller < 2:
+        raise UnlearnError("the attack accuracy needs at least 2 members and 2 non-members, "
+                           f"got {int((y == _MEMBER).sum())} and {int((y == _NON_MEMBER).sum())}")
+    cv = StratifiedKFold(n_splits=min(folds, smaller), shuffle=True, random_state=seed)
+    scores = cross_val_score(get_attack(attack)(x.shape[1], seed), x, y, cv=cv,
+                             scoring="accuracy")
+    return float(100.0 * np.mean(scores))
+
+
+def mia_attack_accuracy(
+    retain_logits: ArrayLike,
+    retain_labels: ArrayLike,
+    test_logits: ArrayLike,
+    test_labels: ArrayLike,
+    *,
+    feature: str = "confidence",
+    attack: str = "svc",
+    seed: int = 0,
+    attack_samples: int | None = QUALITY_SAMPLES,
+    folds: int = ATTACK_FOLDS,
+) -> float:
+    """``MIA_attack_acc``: the quality of :func:`mia_efficacy`'s attack, in percent.
+
+    The ``folds``-fold (stratified, shuffled by ``seed``) cross-validated accuracy with which
+    the same attack, on a seeded subsample (``QUALITY_SAMPLES`` a side) of the same members and
+    non-members, tells the two apart. Below about 55
+    the attack is at chance and the MIA-efficacy it gives is noise.
+    """
+    members, non_members = _population_features(
+        retain_logits, retain_labels, test_logits, test_labels, feature, attack, seed
     )
+    return attack_accuracy_from_features(members, non_members, attack=attack, seed=seed,
+                                         attack_samples=attack_samples, folds=folds)
 
 
 def loss_mia(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import inspect
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -49,8 +52,10 @@ class ModelSpec:
         head, sep, tail = spec.partition(":")
         if head in _MODELS:
             return cls(head, _parse_options(tail, spec) if sep else {})
-        if sep and all(part.isidentifier() for part in head.split(".")) and tail.isidentifier():
-            return cls(spec)
+        factory, opt_sep, options = tail.partition(":")
+        if sep and all(part.isidentifier() for part in head.split(".")) and factory.isidentifier():
+            # package.module:factory[:key=value,...], options as for built-in models
+            return cls(f"{head}:{factory}", _parse_options(options, spec) if opt_sep else {})
         raise UnlearnError(
             f"unknown model {spec!r}: use one of {', '.join(available_models())} "
             "(options as name:key=value,...), or a factory as package.module:function"
@@ -72,6 +77,7 @@ def _parse_options(text: str, spec: str) -> dict[str, int | float | str]:
         key, eq, value = item.partition("=")
         if not eq or not key.isidentifier():
             raise UnlearnError(f"bad option {item!r} in model spec {spec!r}: write key=value")
+        # factory keyword arguments carry no type hints to read them by (unlike ftunlearn.params)
         options[key] = parse_scalar(value)
     return options
 
@@ -105,9 +111,37 @@ def build_model(
         torch.manual_seed(seed)
         try:
             model = factory(tuple(input_shape), int(num_classes), **spec.options)
+        except UnlearnError:
+            raise
         except TypeError as error:
             raise UnlearnError(f"model {spec}: {error}") from error
+        except Exception as error:
+            if not spec.is_import_path:
+                raise  # a built-in factory failing is our bug: keep its traceback
+            # the user's own code failed: say which factory and why, without a traceback
+            raise UnlearnError(f"model factory {spec.name} raised {type(error).__name__}: "
+                               f"{error}") from error
     if not isinstance(model, nn.Module):
         raise UnlearnError(f"model factory {spec.name!r} returned {type(model).__name__}, "
                            "not a torch.nn.Module")
     return model
+
+
+def model_fingerprint(spec: str | ModelSpec, model: nn.Module) -> str:
+    """A sha256 of what makes a model's code and structure: for an import-path factory the
+    source of its module (so an edit that keeps every shape still changes it), and always the
+    state-dict layout (names, shapes, dtypes) and the class names of ``model.modules()``."""
+    spec = ModelSpec.parse(spec) if isinstance(spec, str) else spec
+    digest = hashlib.sha256(f"model|{spec}".encode())
+    if spec.is_import_path:
+        module = sys.modules.get(spec.name.partition(":")[0])
+        try:
+            source = inspect.getsource(module) if module is not None else ""
+        except (OSError, TypeError):
+            source = ""  # no source on disk (a compiled or interactive module): layout only
+        digest.update(b"|source|" + source.encode())
+    for name, tensor in model.state_dict().items():
+        digest.update(f"|{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
+    for module in model.modules():
+        digest.update(f"|{type(module).__module__}.{type(module).__qualname__}".encode())
+    return digest.hexdigest()

@@ -1,0 +1,389 @@
+"""The per-example audit against an oracle ensemble (``ftunlearn audit``; docs/protocol.md).
+
+For model seeds j = 0..K−1: an original θ_o(j) on D, a golden θ_g(j) on D_r and, per method,
+θ_u(j) = method(θ_o(j)) with seed j (mode ``one-original``: one original, seed ``seed``, and K
+unlearning seeds). Held-out goldens with seeds K..2K−1 are scored as if they were unlearned:
+the null row, the noise floor every method is read against. The forget set is drawn once
+(split seed ``seed``). Every model goes through the checkpoint cache, so an interrupted audit
+resumes with every finished model.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import logging
+import math
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from torch import nn
+
+from ftunlearn.data import make_split
+from ftunlearn.errors import UnlearnError
+from ftunlearn.experiments.cache import CachedModel
+from ftunlearn.experiments.catalog import is_reference
+from ftunlearn.experiments.config import BenchConfig
+from ftunlearn.experiments.workspace import Workspace
+from ftunlearn.methods import make_config
+from ftunlearn.methods.base import method_class
+from ftunlearn.metrics import audit as stats
+from ftunlearn.training import predict
+
+log = logging.getLogger(__name__)
+
+NULL_ROW = "null"
+MODES = ("seeds", "one-original")
+NULL_AUC_RANGE = (0.35, 0.65)
+CSV_COLUMNS = (
+    "method", "K", "n_examples", "forget_score", "final_score", "eps_resolution", "ulira_auc",
+    "ulira_acc", "ulira_tpr_at_1fpr", "ulira_tpr_at_5fpr", "klom_p95_forget", "klom_p95_retain",
+    "klom_p95_test",
+)
+ULIRA_SPLITS = 10
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    """One method's (or the null row's) audit numbers and its per-example values."""
+
+    values: dict[str, Any]
+    epsilon: np.ndarray
+    points: np.ndarray
+    llr: np.ndarray
+    klom_forget: np.ndarray
+    points_se: float
+
+
+@dataclass(frozen=True)
+class AuditOutcome:
+    rows: dict[str, AuditRow]
+    examples: np.ndarray
+    null_passed: bool
+    verdict: str
+    out_dir: Path
+
+
+def audit_examples(forget: np.ndarray, labels: np.ndarray, cap: int, seed: int) -> np.ndarray:
+    """All of D_f up to ``cap``, else a seeded subsample stratified by label (sorted indices)."""
+    if cap < 1:
+        raise UnlearnError(f"--examples must be >= 1, got {cap}")
+    if forget.size <= cap:
+        return np.sort(forget)
+    from sklearn.model_selection import train_test_split
+
+    stratify = labels if np.unique(labels, return_counts=True)[1].min() >= 2 else None
+    chosen, _ = train_test_split(forget, train_size=cap, random_state=seed, stratify=stratify)
+    return np.sort(chosen)
+
+
+class _Ensembles:
+    """Trains (or reads from the cache) the audit's models."""
+
+    def __init__(self, config: BenchConfig, cache_dir: str | Path, seed: int, progress: bool):
+        self.workspace = Workspace(config, cache_dir, progress=progress)
+        self.config = config
+        self.data = self.workspace.dataset
+        self.split = make_split(self.data, config.forget, seed=seed)
+
+    def _many(self, role: str, seeds: Sequence[int]) -> list[CachedModel]:
+        """Originals (role ``original``) or goldens, vectorised for the cache misses."""
+        ws, split = self.workspace, (None if role == "original" else self.split)
+        parts = {s: ws._key(s, role, split) for s in seeds}
+        found = {s: ws.cache.load(parts[s], lambda s=s: ws._build(s)) for s in seeds}
+        missing = [s for s in seeds if found[s] is None]
+        if missing:
+            rows = None if split is None else split.retain
+            x, y = self.data.x_train, self.data.y_train
+            if rows is not None:
+                x, y = x[rows], y[rows]
+            try:
+                from ftunlearn.ensemble import train_ensemble
+            except ImportError:  # the vectorised trainer is optional
+                train_ensemble = None
+            if train_ensemble is not None:
+                import time
+
+                started = time.perf_counter()
+                models = train_ensemble(ws._build, x, y, self.config.recipe, missing,
+                                        device="cpu", progress=ws.progress)
+                seconds = (time.perf_counter() - started) / len(missing)
+                for s, model in zip(missing, models, strict=True):
+                    key = ws.cache.store(parts[s], model, seconds)
+                    found[s] = CachedModel(model, seconds, False, key)
+            else:
+                for s in missing:
+                    found[s] = ws.cache.get_or_train(
+                        parts[s], lambda s=s: ws._build(s),
+                        ws._train_on(rows, s, f"{role} seed {s}"))
+        return [found[s] for s in seeds]
+
+    def originals(self, seeds: Sequence[int]) -> list[CachedModel]:
+        return self._many("original", seeds)
+
+    def goldens(self, seeds: Sequence[int]) -> list[CachedModel]:
+        return self._many("golden", seeds)
+
+    def unlearned(self, method: str, originals: Sequence[CachedModel], seeds: Sequence[int]
+                  ) -> list[nn.Module]:
+        from ftunlearn.methods import unlearn
+
+        hyper = make_config(method, self.config.hyperparameters.get(method, {})).to_dict()
+        version = str(getattr(method_class(method), "version", "1"))
+        data, split, ws = self.data, self.split, self.workspace
+        retain = (data.x_train[split.retain], data.y_train[split.retain])
+        forget = (data.x_train[split.forget], data.y_train[split.forget])
+        models = []
+        for original, s in zip(originals, seeds, strict=True):
+            parts = {"role": "unlearned", "method": method, "version": version,
+                     "hyperparameters": hyper, "original": original.key,
+                     "split": {"spec": split.spec, "fingerprint": split.fingerprint},
+                     "recipe": self.config.recipe.to_dict(), "seed": s}
+
+            def train(model: nn.Module, original: CachedModel = original, s: int = s) -> None:
+                result = unlearn(original.model, retain, forget, method, seed=s, device="cpu",
+                                 recipe=self.config.recipe, num_classes=data.num_classes,
+                                 n_test=data.n_test, **hyper)
+                model.load_state_dict(result.model.state_dict())
+
+            models.append(ws.cache.get_or_train(parts, lambda s=s: ws._build(s), train).model)
+        return models
+
+
+@dataclass(frozen=True)
+class _Outputs:
+    """φ on the audited forget, retain and test examples, and RA/TA, of one ensemble."""
+
+    forget: np.ndarray
+    retain: np.ndarray
+    test: np.ndarray
+    ra: float
+    ta: float
+
+
+def _outputs(models: Sequence[nn.Module], ens: _Ensembles, rows: dict[str, np.ndarray]
+             ) -> _Outputs:
+    data, split = ens.data, ens.split
+    kept = torch.ones(data.n_test, dtype=torch.bool)
+    if split.forgotten_classes:  # class-wise forgetting: TA on the kept classes only
+        kept = ~torch.isin(data.y_test, torch.tensor(split.forgotten_classes))
+    phis: dict[str, list[np.ndarray]] = {"forget": [], "retain": [], "test": []}
+    ras, tas = [], []
+    for model in models:
+        train_logits = predict(model, data.x_train, device="cpu").logits
+        test_logits = predict(model, data.x_test, device="cpu").logits
+        for name, (logits, labels) in {
+            "forget": (train_logits, data.y_train), "retain": (train_logits, data.y_train),
+            "test": (test_logits, data.y_test),
+        }.items():
+            index = torch.as_tensor(rows[name])
+            phis[name].append(stats.logit_confidence(logits[index].numpy(),
+                                                     labels[index].numpy()))
+        retain = split.retain
+        ras.append(100.0 * float((train_logits[retain].argmax(1) == data.y_train[retain])
+                                 .float().mean()))
+        tas.append(100.0 * float((test_logits[kept].argmax(1) == data.y_test[kept])
+                                 .float().mean()))
+    return _Outputs(np.stack(phis["forget"]), np.stack(phis["retain"]), np.stack(phis["test"]),
+                    float(np.mean(ras)), float(np.mean(tas)))
+
+
+def _score(name: str, k: int, u: _Outputs, g: _Outputs, seed: int) -> AuditRow:
+    eps = stats.epsilon(u.forget, g.forget)
+    points = stats.bucket_points(eps, k)
+    f = float(points.mean())
+    lira = stats.ulira(u.forget, g.forget, splits=ULIRA_SPLITS, seed=seed)
+    kl_forget = stats.klom(u.forget, g.forget)
+    values = {
+        "method": name, "K": k, "n_examples": int(eps.size), "forget_score": f,
+        "final_score": stats.final_score(f, u.ra, g.ra, u.ta, g.ta),
+        "eps_resolution": stats.eps_resolution(k), "ulira_auc": lira.auc,
+        "ulira_acc": lira.acc, "ulira_tpr_at_1fpr": lira.tpr_at_1fpr,
+        "ulira_tpr_at_5fpr": lira.tpr_at_5fpr, "klom_p95_forget": kl_forget.p95,
+        "klom_p95_retain": stats.klom(u.retain, g.retain).p95,
+        "klom_p95_test": stats.klom(u.test, g.test).p95,
+        "ulira_auc_std": lira.auc_std, "ulira_acc_std": lira.acc_std,
+        "ra": u.ra, "ta": u.ta,
+    }
+    se = float(points.std(ddof=1) / math.sqrt(points.size)) if points.size > 1 else 0.0
+    return AuditRow(values, eps, points, lira.llr, kl_forget.per_example, se)
+
+
+def null_verdict(rows: dict[str, AuditRow]) -> tuple[bool, str]:
+    """Whether the null row passed, and the sentence that says so (or why not)."""
+    null = rows[NULL_ROW]
+    auc = null.values["ulira_auc"]
+    low, high = NULL_AUC_RANGE
+    if not low <= auc <= high:
+        return False, (f"The null row failed (its U-LiRA AUC {auc:.2f} is outside [{low}, "
+                       f"{high}]): the audit is unreliable at this K.")
+    for name, row in rows.items():
+        if name == NULL_ROW or is_reference(name):
+            continue
+        margin = 2 * math.hypot(null.points_se, row.points_se)
+        if row.values["forget_score"] > null.values["forget_score"] + margin:
+            return False, (f"The null row failed (its F {null.values['forget_score']:.3f} is "
+                           f"clearly below {name}'s {row.values['forget_score']:.3f}): the "
+                           "audit is unreliable at this K.")
+    return True, (f"The null row passed (U-LiRA AUC {auc:.2f}, F "
+                  f"{null.values['forget_score']:.3f}, the best F any method can expect at this "
+                  "K).")
+
+
+def run_audit(
+    config: BenchConfig, out_dir: str | Path, k: int, *, mode: str = "seeds",
+    examples: int = 500, seed: int = 0, cache_dir: str | Path | None = None,
+    progress: bool = False,
+) -> AuditOutcome:
+    """Build the ensembles, score every method and the null row, and write the outputs."""
+    from ftunlearn.experiments.cache import default_cache_dir
+
+    if mode not in MODES:
+        raise UnlearnError(f"unknown audit mode {mode!r}; use one of {', '.join(MODES)}")
+    stats.eps_resolution(k)
+    if k < 4:
+        raise UnlearnError(f"U-LiRA needs --ensemble K >= 4, got {k}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ens = _Ensembles(config, cache_dir or default_cache_dir(), seed, progress)
+    data, split = ens.data, ens.split
+    forget_rows = audit_examples(split.forget.numpy(), data.y_train[split.forget].numpy(),
+                                 examples, seed)
+    rng = np.random.default_rng(seed)
+    n_side = forget_rows.size
+    rows_of = {
+        "forget": forget_rows,
+        "retain": np.sort(rng.choice(split.retain.numpy(), min(n_side, split.n_retain),
+                                     replace=False)),
+        "test": np.sort(rng.choice(data.n_test, min(n_side, data.n_test), replace=False)),
+    }
+    seeds = list(range(k))
+    golden = _outputs([m.model for m in ens.goldens(seeds)], ens, rows_of)
+    held_out = _outputs([m.model for m in ens.goldens(list(range(k, 2 * k)))], ens, rows_of)
+    rows = {NULL_ROW: _score(NULL_ROW, k, held_out, golden, seed)}
+    originals = ens.originals(seeds) if mode == "seeds" else ens.originals([seed]) * k
+    for method in config.methods:
+        log.info("audit: %s x %d", method, k)
+        models = ens.unlearned(method, originals, seeds)
+        rows[method] = _score(method, k, _outputs(models, ens, rows_of), golden, seed)
+    passed, verdict = null_verdict(rows)
+    outcome = AuditOutcome(rows, forget_rows, passed, verdict, out)
+    _write_outputs(outcome, config, mode)
+    return outcome
+
+
+def _write_outputs(outcome: AuditOutcome, config: BenchConfig, mode: str) -> None:
+    out = outcome.out_dir
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore",
+                            lineterminator="\n")
+    writer.writeheader()
+    for row in outcome.rows.values():
+        writer.writerow(row.values)
+    (out / "audit.csv").write_text(buffer.getvalue())
+    np.save(out / "audit_examples.npy", outcome.examples)
+    with sqlite3.connect(out / "results.sqlite") as db:
+        db.execute("CREATE TABLE IF NOT EXISTS audit_examples (method TEXT NOT NULL, "
+                   "example_index INTEGER NOT NULL, epsilon REAL, points REAL, ulira_llr REAL, "
+                   "klom REAL, PRIMARY KEY (method, example_index))")
+        for name, row in outcome.rows.items():
+            db.execute("DELETE FROM audit_examples WHERE method = ?", (name,))
+            db.executemany("INSERT INTO audit_examples VALUES (?, ?, ?, ?, ?, ?)", [
+                (name, int(i), float(e), float(p), float(llr), float(kl))
+                for i, e, p, llr, kl in zip(outcome.examples, row.epsilon, row.points, row.llr,
+                                            row.klom_forget, strict=True)])
+    png = _figure(outcome, out)
+    _write_report(outcome, config, mode, png)
+
+
+def _figure(outcome: AuditOutcome, out: Path) -> bytes:
+    names = list(outcome.rows)
+    figure = Figure(figsize=(max(6.0, 1.0 + 0.9 * len(names)), 4.0))
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    data = [outcome.rows[n].epsilon for n in names]
+    axes.violinplot(data, showmedians=True)
+    rng = np.random.default_rng(0)
+    for i, values in enumerate(data, start=1):
+        axes.scatter(i + rng.uniform(-0.15, 0.15, values.size), values, s=4, alpha=0.4,
+                     color="tab:grey" if names[i - 1] == NULL_ROW else "tab:blue")
+    null_median = float(np.median(outcome.rows[NULL_ROW].epsilon))
+    axes.axhline(null_median, color="tab:red", linestyle="--",
+                 label=f"null row median ε = {null_median:.2f} (noise floor)")
+    k = int(outcome.rows[NULL_ROW].values["K"])
+    axes.axhline(stats.eps_resolution(k), color="black", linestyle=":",
+                 label=f"resolution limit ceil(ln(K−1)) = {stats.eps_resolution(k)}")
+    axes.set_xticks(range(1, len(names) + 1), names, rotation=30, ha="right")
+    axes.set_yscale("symlog", linthresh=1.0)  # the cap (50) would squash the noise floor
+    axes.set_ylabel("ε per forget example (capped at 50; symlog)")
+    axes.set_title(f"Per-example ε, K = {k}, {outcome.examples.size} forget examples")
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    png = io.BytesIO()
+    figure.savefig(png, format="png", dpi=150)
+    figure.savefig(out / "audit_epsilon.svg", format="svg")
+    (out / "audit_epsilon.png").write_bytes(png.getvalue())
+    return png.getvalue()
+
+
+def _table(outcome: AuditOutcome) -> tuple[list[str], list[list[str]]]:
+    header = ["method", "F", "final", "U-LiRA AUC", "U-LiRA acc", "TPR@1%FPR", "TPR@5%FPR",
+              "KLOM P95 forget", "KLOM P95 retain", "KLOM P95 test"]
+    body = []
+    for name, row in outcome.rows.items():
+        v = row.values
+        body.append([name, f"{v['forget_score']:.3f}", f"{v['final_score']:.3f}",
+                     f"{v['ulira_auc']:.2f} ± {v['ulira_auc_std']:.2f}",
+                     f"{v['ulira_acc']:.2f} ± {v['ulira_acc_std']:.2f}",
+                     f"{v['ulira_tpr_at_1fpr']:.2f}", f"{v['ulira_tpr_at_5fpr']:.2f}",
+                     f"{v['klom_p95_forget']:.2f}", f"{v['klom_p95_retain']:.2f}",
+                     f"{v['klom_p95_test']:.2f}"])
+    return header, body
+
+
+def _ranking(outcome: AuditOutcome) -> str:
+    if not outcome.null_passed:
+        return "unreliable at this K: methods are not ranked."
+    ranked = sorted((n for n in outcome.rows if n != NULL_ROW),
+                    key=lambda n: -outcome.rows[n].values["forget_score"])
+    return "Ranking by F (higher is closer to the golden ensemble): " + ", ".join(ranked) + "."
+
+
+def _write_report(outcome: AuditOutcome, config: BenchConfig, mode: str, png: bytes) -> None:
+    null = outcome.rows[NULL_ROW].values
+    k = null["K"]
+    intro = (f"{config.dataset} / {config.model} / forget {config.forget}; K = {k} models per "
+             f"ensemble (mode {mode}), {outcome.examples.size} forget examples. Resolution "
+             f"limit ceil(ln(K−1)) = {null['eps_resolution']}. The null row scores held-out "
+             f"goldens (seeds {k}..{2 * k - 1}) as if unlearned; U-LiRA is the mean over "
+             f"{ULIRA_SPLITS} shadow/target splits (± their std); balanced accuracy at LLR "
+             "threshold 0.")
+    header, body = _table(outcome)
+    md = ["# Per-example audit", "", intro, "", outcome.verdict, "", _ranking(outcome), "",
+          "| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    md += ["| " + " | ".join(row) + " |" for row in body]
+    md += ["", "![per-example ε](audit_epsilon.png)", ""]
+    (outcome.out_dir / "audit.md").write_text("\n".join(md))
+    from ftunlearn.experiments.html import _STYLE
+
+    cells = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>"
+                    for row in body)
+    page = (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Per-example audit'
+        f"</title><style>{_STYLE}</style></head><body><h1>Per-example audit</h1>"
+        f"<p>{escape(intro)}</p><p><strong>{escape(outcome.verdict)}</strong></p>"
+        f"<p>{escape(_ranking(outcome))}</p><table><thead><tr>"
+        + "".join(f"<th>{escape(h)}</th>" for h in header) + f"</tr></thead><tbody>{cells}"
+        f'</tbody></table><figure><img alt="per-example epsilon" src="data:image/png;base64,'
+        f'{base64.b64encode(png).decode("ascii")}"></figure></body></html>\n'
+    )
+    (outcome.out_dir / "audit.html").write_text(page)

@@ -1,0 +1,49 @@
+"""The main results table in a terminal (rich), printed when `bench` finishes."""
+
+from __future__ import annotations
+
+import sys
+from typing import IO, TYPE_CHECKING
+
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from ftunlearn.experiments.report import RunSummary
+
+TERMINAL_METRICS = ("UA", "RA", "TA", "MIA", "avg_gap", "rte_seconds")
+PIPE_WIDTH = 120
+
+
+def main_table(summary: RunSummary) -> Table:
+    """Methods × UA, RA, TA, MIA, Avg Gap, RTE: mean ± 95 % interval half-width."""
+    from ftunlearn.experiments.report import BEST_MARK, format_stat, metric_label, verdict_notes
+
+    table = Table(title="ftunlearn: " + " / ".join(
+        str(summary.configuration[k]) for k in ("dataset", "model", "forget")
+        if k in summary.configuration), caption=" ".join(verdict_notes(summary)) or None)
+    table.add_column("Method", style="bold", no_wrap=True)
+    table.add_column("Seeds", justify="right", no_wrap=True)
+    for name in TERMINAL_METRICS:
+        table.add_column(metric_label(name), justify="right", no_wrap=True)
+    for method in summary.methods:
+        cells = []
+        for name in TERMINAL_METRICS:
+            text = format_stat(method.stats.get(name), method.n_seeds)
+            if name == "avg_gap" and method.method in summary.best:
+                text = f"[bold green]{text} {BEST_MARK}[/]"
+            cells.append(text)
+        table.add_row(method.method, str(method.n_seeds), *cells,
+                      style="dim" if method.is_pseudo else None)
+    return table
+
+
+def print_main_table(summary: RunSummary, file: IO[str] | None = None,
+                     width: int | None = None) -> None:
+    """Print the table to ``file`` (stdout by default); colours only on a terminal, and a wide
+    enough page for every column when the output is a file or pipe."""
+    stream = file if file is not None else sys.stdout
+    if width is None and not stream.isatty():
+        width = PIPE_WIDTH
+    console = Console(file=stream, width=width, highlight=False)
+    console.print(main_table(summary))

@@ -1,0 +1,108 @@
+"""The metric registry: every metric of the protocol declared once, with its metadata.
+
+A metric is one function of :class:`MetricInputs` registered with :func:`metric`; it returns a
+float, or ``None`` where it does not apply (``TA_forgotten`` on a random split, ``rte_ratio``
+without the retrain's time). Everything that lists metrics (evaluation, Avg Gap, reports,
+definitions blocks) reads this registry; adding a metric is adding one decorated function to
+:mod:`ftunlearn.metrics.definitions`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+from ftunlearn.registry import Registry
+
+if TYPE_CHECKING:
+    from ftunlearn.metrics.evaluate import ModelOutputs, SetOutputs
+
+Direction = Literal["golden", "lower", "higher", "none"]
+"""How to read a metric: closer to the golden model's value is better, lower, higher, or no
+direction (a descriptive number)."""
+
+Stage = Literal["model", "golden", "timing"]
+"""What a metric needs: the model's own outputs, also the golden model's outputs, or the
+procedure's timing."""
+
+
+@dataclass(frozen=True)
+class MetricInputs:
+    """Everything a metric function may read for one model on one split."""
+
+    forget: SetOutputs
+    retain: SetOutputs
+    test: SetOutputs
+    forgotten_classes: tuple[int, ...]
+    seed: int = 0
+    mia_features: tuple[str, ...] = ()
+    """The extra MIA features asked for (the confidence feature is always computed)."""
+    own: Mapping[str, float] = field(default_factory=dict)
+    """This model's values of the model-stage metrics (filled before the golden stage)."""
+    golden: ModelOutputs | None = None
+    rte_seconds: float | None = None
+    retrain_seconds: float | None = None
+
+
+MetricFunction = Callable[[MetricInputs], float | None]
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A registered metric and how reports should show it."""
+
+    name: str
+    compute: MetricFunction
+    label: str
+    stage: Stage = "model"
+    primary: bool = False
+    """Shown in the main results table."""
+    in_avg_gap: bool = False
+    """Averaged into Avg Gap (as |value − golden value|)."""
+    direction: Direction = "golden"
+    unit: str = "%"
+    definition: str = ""
+
+    @property
+    def needs_golden(self) -> bool:
+        return self.stage == "golden"
+
+
+METRICS: Registry[MetricSpec] = Registry("metric")
+
+
+def metric(
+    name: str, label: str, *, stage: Stage = "model", primary: bool = False,
+    in_avg_gap: bool = False, direction: Direction = "golden", unit: str = "%",
+    definition: str = "",
+) -> Callable[[MetricFunction], MetricFunction]:
+    """Decorator: register a metric function under ``name`` with its metadata."""
+
+    def decorate(function: MetricFunction) -> MetricFunction:
+        METRICS.add(MetricSpec(name, function, label, stage, primary, in_avg_gap, direction,
+                               unit, definition))
+        return function
+
+    return decorate
+
+
+def avg_gap_keys() -> tuple[str, ...]:
+    """The metrics averaged into Avg Gap, in registry order."""
+    return METRICS.names(lambda m: m.in_avg_gap)
+
+
+def primary_metrics() -> tuple[str, ...]:
+    """The main table's metrics, in registry order."""
+    return METRICS.names(lambda m: m.primary)
+
+
+def compute_stage(stage: Stage, inputs: MetricInputs) -> dict[str, float]:
+    """The values of every metric of ``stage`` that applies to ``inputs``."""
+    values = {}
+    for spec in METRICS:
+        if spec.stage == stage:
+            value = spec.compute(inputs)
+            if value is not None:
+                values[spec.name] = float(value)
+    return values

@@ -1,0 +1,171 @@
+"""``ftunlearn unlearn``: unlearn a forget set from the user's own checkpoint, from the shell.
+
+Writes ``OUT/model.safetensors`` (the unlearned weights, with the manifest as metadata),
+``OUT/manifest.json`` (sha256 of the input weights and of the forget indices, the method and
+every hyperparameter, the recipe, the seed, seconds, versions, the command line) and
+``OUT/report.md`` / ``report.html`` (UA, RA, TA, MIA, forget loss; with ``--golden`` the
+golden-relative metrics too).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import html
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "unlearn", help="unlearn a forget set from your own checkpoint",
+        description="Load --weights into --model, unlearn the --forget set of --dataset with "
+                    "--method, and write OUT/model.safetensors, manifest.json, report.md and "
+                    "report.html.",
+    )
+    parser.add_argument("--model", required=True,
+                        help="model spec: a built-in name[:key=value,...] or "
+                             "package.module:factory[:key=value,...]")
+    parser.add_argument("--weights", required=True, type=Path,
+                        help="the trained weights: .safetensors, or a .pt/.pth state dict "
+                             "(read with torch.load(weights_only=True))")
+    parser.add_argument("--dataset", required=True,
+                        help="a dataset name (ftunlearn list) or package.module:factory")
+    parser.add_argument("--data-dir", type=Path, help="the dataset's files")
+    parser.add_argument("--forget", required=True,
+                        help="forget spec: random:F, class:C, class:C@R, indices:FILE")
+    parser.add_argument("--method", required=True, help="unlearning method (ftunlearn list)")
+    parser.add_argument("--hp", action="append", default=[], metavar="KEY=VALUE",
+                        help="a hyperparameter of the method (repeatable)")
+    parser.add_argument("--recipe", action="append", default=[], metavar="KEY=VALUE",
+                        help="a field of the original's training recipe (used by retrain and "
+                             "--golden retrain; repeatable)")
+    parser.add_argument("--golden", help="'retrain' (retrain on D_r with the recipe) or a "
+                                         "weights file of your own retrained model")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the split and the method")
+    parser.add_argument("--out", required=True, type=Path, help="output folder")
+    parser.set_defaults(func=run_unlearn)
+
+
+def key_values(items: list[str], flag: str) -> dict[str, str]:
+    """``KEY=VALUE`` strings as a dict (values stay text; the typed fields read them)."""
+    from ftunlearn.errors import UnlearnError
+
+    values = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise UnlearnError(f"{flag} {item!r}: write KEY=VALUE")
+        values[key.strip()] = value.strip()
+    return values
+
+
+def run_unlearn(args: argparse.Namespace) -> int:
+    from ftunlearn import __version__
+    from ftunlearn.checkpoints import load, save, sha256_of
+    from ftunlearn.data import load_dataset, make_split
+    from ftunlearn.methods.base import unlearn
+    from ftunlearn.metrics.evaluate import evaluate, model_outputs
+    from ftunlearn.models import build_model
+    from ftunlearn.training import Recipe
+
+    started = time.perf_counter()
+    data = load_dataset(args.dataset, args.data_dir)
+    split = make_split(data, args.forget, seed=args.seed)
+    recipe = Recipe.from_values(key_values(args.recipe, "--recipe"), where="--recipe") \
+        if args.recipe else None
+
+    def fresh() -> torch.nn.Module:
+        return build_model(args.model, data.input_shape, data.num_classes, seed=args.seed)
+
+    original = load(args.weights, fresh)
+    retain = (data.x_train[split.retain], data.y_train[split.retain])
+    forget = (data.x_train[split.forget], data.y_train[split.forget])
+    result = unlearn(original, retain, forget, args.method, seed=args.seed, device=args.device,
+                     recipe=recipe, num_classes=data.num_classes, n_test=data.n_test,
+                     **key_values(args.hp, "--hp"))
+    golden_outputs = None
+    if args.golden == "retrain":
+        golden = unlearn(original, retain, forget, "retrain", seed=args.seed,
+                         device=args.device, recipe=recipe, num_classes=data.num_classes).model
+        golden_outputs = model_outputs(golden, data, split, seed=args.seed, device=args.device)
+    elif args.golden:
+        golden = load(args.golden, fresh)
+        golden_outputs = model_outputs(golden, data, split, seed=args.seed, device=args.device)
+    metrics = evaluate(result.model, data, split, golden=golden_outputs, seed=args.seed,
+                       device=args.device, rte_seconds=result.seconds)
+    original_metrics = evaluate(original, data, split, seed=args.seed, device=args.device)
+    manifest: dict[str, Any] = {
+        "command": command_line(args),
+        "model": args.model, "dataset": args.dataset, "forget": split.spec,
+        "weights": {"path": str(args.weights), "sha256": sha256_of(args.weights)},
+        "forget_indices": {"count": len(split.forget), "sha256": indices_sha256(split.forget)},
+        "method": result.method, "hyperparameters": result.hyperparameters,
+        "recipe": recipe.to_dict() if recipe is not None else None,
+        "golden": args.golden, "seed": args.seed, "unlearn_seconds": result.seconds,
+        "total_seconds": time.perf_counter() - started,
+        "versions": {"ftunlearn": __version__, "torch": torch.__version__,
+                     "python": platform.python_version()},
+        "metrics": metrics, "original_metrics": original_metrics,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    save(result.model, args.out / "model.safetensors", method=result.method,
+         forget_sha256=manifest["forget_indices"]["sha256"],
+         weights_sha256=manifest["weights"]["sha256"])
+    manifest["output_sha256"] = sha256_of(args.out / "model.safetensors")
+    (args.out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True,
+                                                       default=str) + "\n")
+    write_reports(args.out, manifest)
+    print(f"wrote {args.out}/model.safetensors, manifest.json, report.md, report.html")
+    return 0
+
+
+def command_line(args: argparse.Namespace) -> list[str]:
+    """The command that repeats this run (every option as parsed)."""
+    words = ["ftunlearn", "unlearn"]
+    for flag in ("model", "weights", "dataset", "data_dir", "forget", "method", "golden",
+                 "device", "seed", "out"):
+        value = getattr(args, flag)
+        if value is not None:
+            words += [f"--{flag.replace('_', '-')}", str(value)]
+    for flag in ("hp", "recipe"):
+        for item in getattr(args, flag):
+            words += [f"--{flag}", item]
+    return words
+
+
+def indices_sha256(indices: torch.Tensor) -> str:
+    """The sha256 of the sorted forget indices as comma-separated decimal text."""
+    text = ",".join(str(int(i)) for i in indices.sort().values)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def write_reports(out: Path, manifest: dict[str, Any]) -> None:
+    """``report.md`` and ``report.html``: the metrics of the original and the unlearned model."""
+    keys = list(manifest["metrics"])
+    rows = [(key, manifest["original_metrics"].get(key), manifest["metrics"][key])
+            for key in keys]
+
+    def shown(value: Any) -> str:
+        return "" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
+
+    title = (f"Unlearning {manifest['forget']} from {manifest['model']} on "
+             f"{manifest['dataset']} with {manifest['method']}")
+    lines = [f"# {title}", "", f"weights sha256 `{manifest['weights']['sha256']}`; forget "
+             f"indices ({manifest['forget_indices']['count']}) sha256 "
+             f"`{manifest['forget_indices']['sha256']}`; {manifest['unlearn_seconds']:.2f} s", "",
+             "| metric | original | unlearned |", "| --- | --- | --- |"]
+    lines += [f"| {key} | {shown(before)} | {shown(after)} |" for key, before, after in rows]
+    (out / "report.md").write_text("\n".join(lines) + "\n")
+    cells = "".join(f"<tr><td>{html.escape(k)}</td><td>{shown(b)}</td><td>{shown(a)}</td></tr>"
+                    for k, b, a in rows)
+    (out / "report.html").write_text(
+        f"<!doctype html><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<h1>{html.escape(title)}</h1><table><tr><th>metric</th><th>original</th>"
+        f"<th>unlearned</th></tr>{cells}</table>\n")

@@ -1,0 +1,178 @@
+"""The per-example audit's statistics on hand-built distributions with known answers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.special import logsumexp
+from scipy.stats import norm
+
+from ftunlearn.errors import UnlearnError
+from ftunlearn.metrics.audit import (
+    DELTA,
+    EPS_CAP,
+    bucket_edges,
+    bucket_points,
+    eps_resolution,
+    epsilon,
+    final_score,
+    forget_score,
+    klom,
+    logit_confidence,
+    rule_epsilons,
+    ulira,
+)
+
+
+def _brute_force_epsilon(u: np.ndarray, g: np.ndarray) -> float:
+    """The ε rule written as plainly as possible: every rule on the grid, one by one."""
+    pos, neg = (u, g) if np.median(u) >= np.median(g) else (g, u)
+    r_pos, r_neg = np.ptp(pos), np.ptp(neg)
+    if min(r_pos, r_neg) < 0.01 * max(r_pos, r_neg):
+        return EPS_CAP
+    rates = []
+    low, high = min(pos.min(), neg.min()), max(pos.max(), neg.max())
+    for t in low + np.arange(math.floor(100 * (high - low) + 1e-9) + 1) / 100:
+        rates.append(((neg > t).mean(), (pos <= t).mean()))
+    peaky_is_pos = r_pos <= r_neg
+    peaky, other = (pos, neg) if peaky_is_pos else (neg, pos)
+    width = np.ptp(peaky)
+    for b in peaky.max() - 2 + np.arange(401) / 100:
+        a = b - width - 2 + np.arange(401) / 100  # every left end of this right end at once
+        peaky_in = ((peaky[None, :] >= a[:, None]) & (peaky[None, :] <= b)).mean(1)
+        other_in = ((other[None, :] >= a[:, None]) & (other[None, :] <= b)).mean(1)
+        pair = (other_in, 1 - peaky_in) if peaky_is_pos else (1 - peaky_in, other_in)
+        rates.extend(zip(*pair, strict=True))
+    fpr, fnr = np.array(rates).T
+    eps = rule_epsilons(fpr, fnr)
+    return float(min(np.nanmax(np.r_[0.0, eps]), EPS_CAP))
+
+
+def test_logit_confidence_is_the_margin_and_stays_finite():
+    logits = np.array([[2.0, 1.0, -1.0], [0.5, 3.0, 3.0], [30.0, 0.0, 0.0]], dtype=np.float32)
+    labels = np.array([0, 2, 0])
+    z = logits.astype(np.float64)
+    expected = [z[i, y] - logsumexp(np.delete(z[i], y)) for i, y in enumerate(labels)]
+    np.testing.assert_allclose(logit_confidence(logits, labels), expected, rtol=1e-12)
+    extreme = logit_confidence(np.array([[1e4, 0.0], [0.0, 1e4]]), np.array([0, 0]))
+    assert np.isfinite(extreme).all() and extreme[0] > 700 and extreme[1] < -700
+
+
+def test_rule_epsilons_perfect_discarded_and_ordinary():
+    eps = rule_epsilons(np.array([0.0, 0.0, 0.5, 0.1]), np.array([0.0, 0.5, 0.0, 0.2]))
+    assert eps[0] == np.inf
+    assert np.isnan(eps[1]) and np.isnan(eps[2])
+    expected = max(math.log(1 - DELTA - 0.1) - math.log(0.2),
+                   math.log(1 - DELTA - 0.2) - math.log(0.1))
+    assert eps[3] == pytest.approx(expected)
+
+
+def test_perfect_separation_is_infinite_then_capped():
+    rng = np.random.default_rng(0)
+    u, g = rng.normal(0, 1, 16), rng.normal(10, 1, 16)
+    assert epsilon(u, g) == EPS_CAP
+
+
+def test_identical_samples_give_zero():
+    sample = np.random.default_rng(1).normal(size=32)
+    assert epsilon(sample, sample.copy()) == 0.0
+
+
+def test_peaky_sample_hits_the_cap_and_a_wider_one_does_not():
+    rng = np.random.default_rng(2)
+    wide = rng.normal(0, 1, 32)
+    peaky = 0.1 * rng.normal(size=32)
+    ratio = np.ptp(peaky) / np.ptp(wide)
+    assert epsilon(wide, peaky * (0.005 / ratio)) == EPS_CAP  # range 0.5 % of the other's
+    assert epsilon(wide, peaky * (0.05 / ratio)) < EPS_CAP  # 5 %: an ordinary estimate
+
+
+def test_one_sided_zero_rate_rule_is_discarded():
+    golden = np.arange(10.0)
+    unlearned = np.r_[np.arange(9.0) + 0.5, 100.0]
+    # a threshold in (9, 100) has FPR = 0 and FNR = 0.9: kept, it alone would make ε infinite
+    eps = epsilon(unlearned, golden)
+    assert eps < 1.0
+    assert eps == pytest.approx(_brute_force_epsilon(unlearned, golden), abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_vectorised_epsilon_equals_the_rule_by_rule_definition(seed):
+    rng = np.random.default_rng(seed)
+    u = rng.normal(rng.uniform(-1, 1), rng.uniform(0.2, 1.5), size=(8, 3))
+    g = rng.normal(0, 1, size=(10, 3))
+    got = epsilon(u, g)
+    expected = [_brute_force_epsilon(u[:, i], g[:, i]) for i in range(3)]
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+
+
+def test_epsilon_is_fast_enough_for_the_audit():
+    import time
+
+    rng = np.random.default_rng(3)
+    u, g = rng.normal(size=(32, 500)), rng.normal(size=(32, 500))
+    started = time.perf_counter()
+    epsilon(u, g)
+    assert time.perf_counter() - started < 2.0
+
+
+def test_buckets_and_resolution():
+    assert (eps_resolution(512), len(bucket_edges(512))) == (7, 14)
+    assert (eps_resolution(16), len(bucket_edges(16))) == (3, 6)
+    points = bucket_points(np.array([0.0, 0.49, 0.5, 1.2, 2.99, 3.0, 50.0]), 16)
+    np.testing.assert_array_equal(points, [1, 1, 0.5, 0.25, 2.0**-5, 0, 0])
+    assert forget_score(np.array([0.0, 0.5]), 16) == 0.75
+    assert final_score(0.5, 90.0, 100.0, 80.0, 100.0) == pytest.approx(0.36)
+    with pytest.raises(UnlearnError):
+        eps_resolution(2)
+
+
+def test_null_claim_two_identical_gaussian_samples_of_64_models():
+    # 500 examples: F's spread over repeats is about 0.005 and the median ε's about 0.03, so
+    # ±0.02 and ±0.15 are 4 standard errors plus the claim's rounding (0.19, 1.6)
+    rng = np.random.default_rng(4)
+    eps = epsilon(rng.normal(size=(64, 500)), rng.normal(size=(64, 500)))
+    assert forget_score(eps, 64) == pytest.approx(0.19, abs=0.02)
+    assert float(np.median(eps)) == pytest.approx(1.6, abs=0.15)
+
+
+def test_ulira_on_two_gaussians_of_known_separation():
+    # per example φ_u ~ N(μ_x + dσ, σ²), φ_g ~ N(μ_x, σ²); the mean LLR over n examples is
+    # normal with mean ±d²/2 and variance d²/n, so AUC = Φ(d √(n / 2))
+    rng = np.random.default_rng(5)
+    n, d, k = 4, 0.5, 400
+    centre, sigma = rng.normal(0, 3, n), rng.uniform(0.5, 2, n)
+    golden = rng.normal(centre, sigma, size=(k, n))
+    unlearned = rng.normal(centre + d * sigma, sigma, size=(k, n))
+    result = ulira(unlearned, golden, splits=5, seed=0)
+    assert result.auc == pytest.approx(norm.cdf(d * math.sqrt(n / 2)), abs=0.05)
+    assert result.acc == pytest.approx(norm.cdf(d * math.sqrt(n) / 2), abs=0.05)
+    assert result.llr.shape == (n,) and (result.llr > 0).all()
+    null = ulira(rng.normal(centre, sigma, size=(k, n)), golden, splits=5, seed=0)
+    assert null.auc == pytest.approx(0.5, abs=0.06)
+    assert 0 <= null.tpr_at_1fpr <= null.tpr_at_5fpr <= 1
+
+
+def test_ulira_separates_far_apart_ensembles_completely():
+    rng = np.random.default_rng(6)
+    result = ulira(rng.normal(3, 1, size=(16, 50)), rng.normal(0, 1, size=(16, 50)))
+    assert result.auc == 1.0 and result.acc == 1.0 and result.tpr_at_1fpr == 1.0
+    assert result.auc_std == 0.0
+
+
+def test_klom_identical_is_zero_and_disjoint_is_large():
+    rng = np.random.default_rng(7)
+    margins = rng.normal(size=(16, 30))
+    same = klom(margins, margins.copy())
+    np.testing.assert_allclose(same.per_example, 0.0, atol=1e-12)
+    apart = klom(np.zeros((16, 5)), np.ones((16, 5)))
+    # all mass in the first bin against all in the last: p = (16 + s, s, ...) / (16 + 20 s)
+    s = 1e-5
+    p = np.r_[16 + s, np.full(19, s)] / (16 + 20 * s)
+    expected = float((p * (np.log(p) - np.log(p[::-1]))).sum())
+    np.testing.assert_allclose(apart.per_example, expected, rtol=1e-9)
+    assert apart.p95 == pytest.approx(expected) and expected > 14
+    clipped = klom(np.full((4, 1), 1e6), np.full((4, 1), 100.0))
+    assert clipped.per_example[0] == pytest.approx(0.0, abs=1e-12)  # both clip to +100
