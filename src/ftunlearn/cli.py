@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import importlib
 import json
 import logging
 import math
@@ -282,6 +283,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"ftunlearn {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    parser.add_argument("--import", dest="imports", action="append", default=[],
+                        metavar="MODULE", help="import a Python module first (repeatable), e.g. "
+                        "one that registers your own method with @register; this runs its code")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_theory_parser(subparsers)
     _add_bench_parser(subparsers)
@@ -327,6 +331,15 @@ def _user_message(error: BaseException, args: argparse.Namespace) -> str | None:
     return None
 
 
+def _import_user_modules(names: Sequence[str]) -> None:
+    """Import the ``--import`` modules, whose registrations then extend every list."""
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError as error:
+            raise UnlearnError(f"--import {name}: cannot import it ({error})") from error
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -338,6 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
+        _import_user_modules(args.imports)
         return int(args.func(args) or 0)
     except (UnlearnError, OSError, sqlite3.DatabaseError, json.JSONDecodeError) as error:
         message = _user_message(error, args)

@@ -1,4 +1,4 @@
-"""Property tests of THEORY.md's exact claims R1–R5 over random shapes, to 1e-8 relative.
+"""Property tests of docs/theory.md's exact claims R1–R5 over random shapes, to 1e-8 relative.
 
 References (``w_o``, ``w_g``, ``X⁺[y_r; 0]``) come from ``numpy.linalg.pinv``, independently of
 the lab's QR/SVD solver.

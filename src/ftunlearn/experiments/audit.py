@@ -35,7 +35,7 @@ from ftunlearn.experiments.catalog import is_reference
 from ftunlearn.experiments.config import BenchConfig
 from ftunlearn.experiments.workspace import Workspace
 from ftunlearn.methods import make_config
-from ftunlearn.methods.base import method_class
+from ftunlearn.methods.base import METHODS
 from ftunlearn.metrics import audit as stats
 from ftunlearn.training import predict
 
@@ -138,7 +138,7 @@ class _Ensembles:
         from ftunlearn.methods import unlearn
 
         hyper = make_config(method, self.config.hyperparameters.get(method, {})).to_dict()
-        version = str(getattr(method_class(method), "version", "1"))
+        version = METHODS.get(method).version
         data, split, ws = self.data, self.split, self.workspace
         retain = (data.x_train[split.retain], data.y_train[split.retain])
         forget = (data.x_train[split.forget], data.y_train[split.forget])

@@ -43,23 +43,17 @@ class MetricInfo:
 @cache
 def method_order() -> tuple[str, ...]:
     """Registered method names in registration order (the order of colours and rows)."""
-    try:
-        from ftunlearn.methods.base import METHODS
-    except ImportError:
-        from ftunlearn.experiments.config import ALL_METHODS
+    from ftunlearn.methods.base import METHODS
 
-        return ALL_METHODS
-    return tuple(METHODS.names())
+    return METHODS.names()
 
 
 def is_reference(method: str) -> bool:
     """A retraining reference (the golden row or a method registered ``reference=True``)."""
     if method == GOLDEN_METHOD:
         return True
-    try:
-        from ftunlearn.methods.base import METHODS
-    except ImportError:
-        return method == "retrain"  # until the method registry carries the flag
+    from ftunlearn.methods.base import METHODS
+
     try:
         return bool(METHODS.get(method).reference)
     except UnlearnError:

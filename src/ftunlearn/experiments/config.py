@@ -11,14 +11,14 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ftunlearn.errors import UnlearnError
+from ftunlearn.methods.base import METHODS
 from ftunlearn.params import Params
 from ftunlearn.training import Recipe
 
-ALL_METHODS: tuple[str, ...] = (
-    "retrain", "ft", "dr-ft", "rbm", "salun", "ga", "neggrad+", "rl", "l1-sparse", "scrub", "iu",
-    "ssd",
-)
-"""Every method, in the order reports list them."""
+
+def all_methods() -> tuple[str, ...]:
+    """Every registered method, in registry order (what ``--methods all`` means)."""
+    return METHODS.names()
 
 GOLDEN = "golden"
 """The pseudo-method whose rows hold the golden model's own metrics."""
@@ -34,7 +34,7 @@ class BenchConfig(Params):
     dataset: str = "digits"
     model: str = "mlp"
     forget: str = "random:0.1"
-    methods: tuple[str, ...] = ALL_METHODS
+    methods: tuple[str, ...] = field(default_factory=all_methods)
     seeds: tuple[int, ...] = (0, 1, 2)
     recipe: Recipe = field(default_factory=Recipe)
     hyperparameters: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -93,7 +93,7 @@ def parse_methods(value: str | list[str]) -> tuple[str, ...]:
     names = list(value) if not isinstance(value, str) else [v.strip() for v in value.split(",")]
     names = [name for name in names if name]
     if names == ["all"]:
-        return ALL_METHODS
+        return all_methods()
     return tuple(names)
 
 

@@ -17,8 +17,7 @@ import ftunlearn
 from ftunlearn.data import Dataset, load_dataset, make_split
 from ftunlearn.experiments.catalog import ORIGINAL_METHOD, PSEUDO_METHODS
 from ftunlearn.experiments.config import GOLDEN, BenchConfig, digest
-from ftunlearn.methods import base as methods_base
-from ftunlearn.methods import method_class
+from ftunlearn.methods.base import METHODS
 from ftunlearn.models import build_model
 from ftunlearn.models.registry import model_fingerprint
 
@@ -26,9 +25,7 @@ from ftunlearn.models.registry import model_fingerprint
 def _reference_method() -> str:
     """The retraining reference: the golden pseudo-method is that retraining, so it carries
     its version (from the method registry's metadata once it has ``reference`` entries)."""
-    entries = getattr(methods_base, "METHODS", ())
-    return next((entry.name for entry in entries if getattr(entry, "reference", False)),
-                "retrain")
+    return next(entry.name for entry in METHODS if entry.reference)
 
 
 def resolved_data_dir(data_dir: str | Path | None) -> str | None:
@@ -44,7 +41,7 @@ def method_version(name: str) -> str:
         return "1"  # a model of the run (the original): no method code, ftunlearn's version
     if name == ORIGINAL_METHOD:
         return "1"  # no method runs: the row is the original model itself
-    return str(getattr(method_class(name), "version", "1"))
+    return METHODS.get(name).version
 
 
 def config_model_fingerprint(config: BenchConfig, dataset: Dataset) -> str:

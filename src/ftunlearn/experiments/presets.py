@@ -7,7 +7,7 @@ writes one run per spec into its own sub-folder of ``--out``.
 from __future__ import annotations
 
 from ftunlearn.errors import UnlearnError
-from ftunlearn.experiments.config import ALL_METHODS, BenchConfig
+from ftunlearn.experiments.config import BenchConfig, all_methods
 from ftunlearn.training import Recipe
 
 QUICK_RECIPE = Recipe(epochs=30, batch_size=64, lr=0.05, schedule="cosine")
@@ -29,9 +29,9 @@ def preset(name: str) -> list[tuple[str, BenchConfig]]:
     """The runs of preset ``name`` as (sub-folder, config); an empty sub-folder means ``--out``."""
     if name == "quick":
         return [("", BenchConfig(dataset="digits", model="mlp", forget="random:0.1",
-                                 methods=ALL_METHODS, seeds=(0, 1, 2), recipe=QUICK_RECIPE))]
+                                 methods=all_methods(), seeds=(0, 1, 2), recipe=QUICK_RECIPE))]
     if name == "paper":
-        common = {"dataset": "fashion-mnist", "model": "cnn", "methods": ALL_METHODS,
+        common = {"dataset": "fashion-mnist", "model": "cnn", "methods": all_methods(),
                   "seeds": (0, 1, 2), "recipe": PAPER_RECIPE, "mia_extras": False,
                   "hyperparameters": {m: {"epochs": e} for m, e in PAPER_METHOD_EPOCHS.items()}}
         return [

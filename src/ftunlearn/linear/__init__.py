@@ -1,6 +1,6 @@
 """The linear lab: fine-tuning-based unlearning in over-parameterised linear regression.
 
-Implements THEORY.md with numpy and scipy only (no torch at import time): scenarios
+Implements docs/theory.md with numpy and scipy only (no torch at import time): scenarios
 (``SyntheticSpec``, ``RealFeatureSpec``, ``Scenario``), exact solvers (``LeastSquares``,
 ``gradient_descent``), the seven models (``fit_models``), their metrics (``evaluate``), and named
 experiments and sweeps (``EXPERIMENTS``, ``run_experiment``). The command ``ftunlearn theory``

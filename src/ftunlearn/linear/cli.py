@@ -80,7 +80,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         "theory",
         help="the linear lab: why fine-tuning does not forget, in closed form",
         description=(
-            "Run the linear lab of THEORY.md (over-parameterised linear regression): pretrained, "
+            "Run the linear lab of docs/theory.md (over-parameterised linear regression): pretrained, "
             "golden, fine-tuned, masked (Option A, Option B, data-driven) and discriminatively "
             "regularised models, exactly from one factorisation per matrix, averaged over "
             "seeded trials. Options left out keep the experiment's values."
@@ -118,7 +118,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--out", default=DEFAULT_OUT, help=f"output folder (default: {DEFAULT_OUT})"
     )
 
-    synthetic = parser.add_argument_group("synthetic scenario (THEORY.md's generator)")
+    synthetic = parser.add_argument_group("synthetic scenario (docs/theory.md's generator)")
     synthetic.add_argument("--d-f", type=int, help="features used only by D_f (|F|)")
     synthetic.add_argument("--d-r", type=int, help="features used only by D_r (|R|)")
     synthetic.add_argument("--d-lap", type=int, help="features used by both (|O|)")

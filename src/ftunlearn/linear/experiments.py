@@ -256,7 +256,7 @@ def _named() -> dict[str, Experiment]:
         ),
         Experiment(
             "illustrative",
-            "THEORY.md's illustrative draw: d_f = d_r = 100, n_f = 30, n_r = 60, d_lap = 60",
+            "docs/theory.md's illustrative draw: d_f = d_r = 100, n_f = 30, n_r = 60, d_lap = 60",
             _BASE,
             trials=20,
         ),

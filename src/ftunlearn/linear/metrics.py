@@ -1,4 +1,4 @@
-"""What the lab reports per model (THEORY.md, last section).
+"""What the lab reports per model (docs/theory.md, last section).
 
 ``RL = L(w; D_r)``, ``UL = L(w; D_f)``, ``test_forget`` / ``test_remain`` the same loss on the
 test draws of the forgetting / remaining distribution, ``dist_golden = ‖w − w_g‖``,

@@ -1,6 +1,6 @@
 """Scenarios: a forgetting set and a remaining set of a linear-regression problem, plus test draws.
 
-The synthetic generator follows THEORY.md: coordinates split into ``F`` (used only by ``D_f``),
+The synthetic generator follows docs/theory.md: coordinates split into ``F`` (used only by ``D_f``),
 ``R`` (only by ``D_r``), ``O`` (both, ``|O| = d_lap``) and ``Z`` (neither), laid out in that
 order; active feature entries are iid ``N(0, 1)``, ``w*`` iid ``N(0, 1/d)`` unless given, and
 labels are ``y = X w* + ε`` with ``ε ~ N(0, σ²)``. Test sets are fresh draws from the forgetting
@@ -101,7 +101,7 @@ def check_whole(name: str, value: object, minimum: int) -> None:
 
 @dataclass(frozen=True)
 class SyntheticSpec(Params):
-    """Sizes and noise of the synthetic distinct/overlapping-features generator (THEORY.md).
+    """Sizes and noise of the synthetic distinct/overlapping-features generator (docs/theory.md).
 
     ``interpolate=True`` (the ideal regime) requires that every set can be interpolated:
     ``n_r <= d_r + d_lap``, ``n_f <= d_f + d_lap`` and ``n_r + n_f <= d_f + d_r + d_lap``.

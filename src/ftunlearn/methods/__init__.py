@@ -3,19 +3,19 @@
 Each module registers its methods on import; adding a method means adding one module here.
 """
 
-from ftunlearn.methods import (  # noqa: F401  (register the built-in methods)
-    ascent,
-    dampening,
-    finetune,
-    influence,
-    masking,
-    regularised,
-    relabel,
-    salun,
-    scrub,
-    sparse,
-)
+# Import order is registration order, the order reports and ``--methods all`` use.
+from ftunlearn.methods import finetune  # noqa: F401, I001  (registers retrain, ft)
+from ftunlearn.methods import regularised  # noqa: F401  (dr-ft)
+from ftunlearn.methods import masking  # noqa: F401  (rbm)
+from ftunlearn.methods import relabel  # noqa: F401  (rl)
+from ftunlearn.methods import salun  # noqa: F401
+from ftunlearn.methods import ascent  # noqa: F401  (ga, neggrad+)
+from ftunlearn.methods import sparse  # noqa: F401  (l1-sparse)
+from ftunlearn.methods import scrub  # noqa: F401
+from ftunlearn.methods import influence  # noqa: F401  (iu)
+from ftunlearn.methods import dampening  # noqa: F401  (ssd)
 from ftunlearn.methods.base import (
+    METHODS,
     Context,
     Hyperparameters,
     Samples,
@@ -30,6 +30,7 @@ from ftunlearn.methods.base import (
 )
 
 __all__ = [
+    "METHODS",
     "Context",
     "Hyperparameters",
     "Samples",

@@ -31,6 +31,7 @@ from ftunlearn.methods.checks import (
 from ftunlearn.methods.overlap import check_disjoint, shared_samples  # noqa: F401 (public here)
 from ftunlearn.models.checks import check_model
 from ftunlearn.params import Params
+from ftunlearn.registry import Registry
 from ftunlearn.training import Recipe, resolve_device
 
 if typing.TYPE_CHECKING:
@@ -78,6 +79,9 @@ class Unlearner(ABC):
     name: ClassVar[str]
     Config: ClassVar[type[Hyperparameters]]
     summary: ClassVar[str] = ""
+    version: ClassVar[str] = "1"
+    reference: ClassVar[bool] = False
+    trains: ClassVar[bool] = True
     needs_recipe: ClassVar[bool] = False
     """True for methods that train from scratch with ``Context.recipe`` (``unlearn`` then
     refuses to run without an explicit recipe rather than train on a guessed one)."""
@@ -102,33 +106,42 @@ class Unlearner(ABC):
         return None
 
 
-_METHODS: dict[str, type[Unlearner]] = {}
+@dataclass(frozen=True)
+class MethodEntry:
+    """A registered method and the metadata every list and special case derives from."""
+
+    name: str
+    cls: type[Unlearner]
+    reference: bool
+    """A retraining reference (the golden model's own procedure), never a candidate for a
+    best mark."""
+    trains: bool
+    """Whether the method runs a training loop (``iu`` and ``ssd`` edit weights in one shot)."""
+    version: str
+    """Bumped when the method's numbers change, so stored results of older code re-run."""
+
+
+METHODS: Registry[MethodEntry] = Registry("method")
+"""Every method, in the order reports and ``--methods all`` list them (registration order)."""
 
 
 def register(cls: type[Unlearner]) -> type[Unlearner]:
     """Class decorator: add a method to the registry under ``cls.name``."""
     if not getattr(cls, "name", ""):
         raise TypeError(f"{cls.__name__} needs a class attribute 'name'")
-    if cls.name in _METHODS:
-        raise TypeError(f"method {cls.name!r} is registered twice")
     if not (isinstance(cls.Config, type) and issubclass(cls.Config, Hyperparameters)):
         raise TypeError(f"{cls.__name__}.Config must subclass Hyperparameters")
-    _METHODS[cls.name] = cls
+    METHODS.add(MethodEntry(cls.name, cls, cls.reference, cls.trains, cls.version))
     return cls
 
 
 def available_methods() -> list[str]:
-    """The registered method names."""
-    return sorted(_METHODS)
+    """The registered method names, in registry order."""
+    return list(METHODS.names())
 
 
 def method_class(name: str) -> type[Unlearner]:
-    try:
-        return _METHODS[name]
-    except KeyError:
-        raise UnlearnError(
-            f"unknown method {name!r}; available: {', '.join(available_methods())}"
-        ) from None
+    return METHODS.get(name).cls
 
 
 def make_config(name: str, overrides: Mapping[str, Any]) -> Hyperparameters:

@@ -116,6 +116,7 @@ class SelectiveSynapticDampening(Unlearner):
     """``ssd``: shrink the weights far more important to D_f than to D, no training."""
 
     name = "ssd"
+    trains = False
     Config = DampeningConfig
     summary = "scale entries with I_f > α·I_D by min(λ·I_D/I_f, 1) (diagonal Fisher importances)"
 

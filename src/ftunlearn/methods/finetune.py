@@ -53,6 +53,7 @@ class Retrain(Unlearner):
     """
 
     name = "retrain"
+    reference = True
     needs_recipe = True
     Config = RetrainConfig
     summary = "retrain from scratch on D_r with the original's recipe (the golden model)"

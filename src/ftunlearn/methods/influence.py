@@ -140,6 +140,7 @@ class InfluenceUnlearning(Unlearner):
     """``iu``: one WoodFisher-preconditioned influence step, no training."""
 
     name = "iu"
+    trains = False
     Config = InfluenceConfig
     summary = "θ_o + α·F⁻¹(n_f/n)(∇L_f − ∇L_r), F the damped empirical Fisher on D_r (WoodFisher)"
 

@@ -3,7 +3,7 @@
 1. Score every weight by its saliency for the *retained* data at the original weights θ_o.
 2. Keep the top ``keep`` fraction (per tensor or globally); reset the rest, to zero or to a
    fresh seeded initialisation. What D_r does not use is where D_f's information lives
-   (THEORY.md, option B), so resetting it removes that information.
+   (docs/theory.md, option B), so resetting it removes that information.
 3. Fine-tune with the ``ft`` or the ``dr-ft`` objective, updating every weight or only the
    reset ones (the kept ones then stay bit-identical).
 """
@@ -57,7 +57,7 @@ class RetentionMaskingConfig(DiscriminativeConfig):
     statistic: SaliencyStatistic = "abs-sum"
     """``abs-sum`` = Σ_i |∇ℓ_i| over D_r (default), or ``sum`` = |Σ_i ∇ℓ_i|. At θ_o the retained
     loss is near a stationary point, so the summed gradient largely cancels and ``sum`` is
-    nearly blind to which weights D_r uses; per-sample magnitudes are not (THEORY.md)."""
+    nearly blind to which weights D_r uses; per-sample magnitudes are not (docs/theory.md)."""
     scope: MaskScope = "tensor"
     """``tensor``: keep the fraction in every parameter tensor (default, so no layer is wiped
     out); ``global``: rank all weights together."""

@@ -6,7 +6,7 @@ Two statistics of the per-sample cross-entropy gradients ``∇ℓ_i`` at the cur
   blind where the model sits at a stationary point of the set's loss: the per-sample gradients
   cancel and the total says nothing about which weights the samples use.
 - ``abs-sum``: ``Σ_i |∇ℓ_i|``, the summed per-sample magnitudes. Opposite gradients do not cancel,
-  so a weight a sample relies on scores high even at a stationary point (THEORY.md).
+  so a weight a sample relies on scores high even at a stationary point (docs/theory.md).
 
 Gradients are taken in evaluation mode (no dropout, batch-norm running statistics), so each
 sample's gradient depends on that sample only and the two statistics are exact functions of the

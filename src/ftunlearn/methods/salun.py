@@ -1,8 +1,8 @@
 """``salun``: saliency unlearning (Fan et al., ICLR 2024) with the mask kept exact.
 
 1. Score every weight by the forget set's gradient magnitude ``|Σ_{D_f} ∇ℓ|`` at θ_o.
-2. Select the top ``gamma`` fraction (the paper's largest, by default; the reference code's
-   ascending choice with ``select="smallest"``, PROTOCOL.md).
+2. Select the top ``gamma`` fraction: the largest saliencies, as the paper and the reference
+   code both do (``select="smallest"`` is an ablation only; docs/protocol.md).
 3. Train only the selected weights with ``rl``'s objective: cross-entropy on the shuffled union
    of D_r and D_f, every forget label replaced by a random wrong one redrawn each epoch. This is
    the reference code's loop; in expectation it is the paper's
@@ -50,8 +50,8 @@ class SaliencyUnlearningConfig(TrainingHyperparameters):
     """Fraction of weights updated (the salient ones), in (0, 1]. Default 0.5: the reference
     README's example mask (``with_0.5.pt``)."""
     select: Selection = "largest"
-    """``largest`` (default, the paper's definition) or ``smallest`` (what the reference code's
-    ascending rank selects, PROTOCOL.md)."""
+    """``largest`` (default: the paper's definition and the reference code's choice) or
+    ``smallest`` (an ablation, not the reference's behaviour; docs/protocol.md)."""
     scope: MaskScope = "global"
     """``global`` (default, as the reference ranks all weights together) or ``tensor``."""
     statistic: SaliencyStatistic = "sum"

@@ -1,4 +1,4 @@
-"""The evaluation protocol (docs: PROTOCOL.md) applied to a model on a dataset split.
+"""The evaluation protocol (docs/protocol.md) applied to a model on a dataset split.
 
 ``model_outputs`` runs a model once over D_f, D_r and D_test and keeps what later comparisons
 need; ``evaluate`` turns a model (and optionally the golden model's outputs) into one result
