@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-FILES = sorted(
+FILES = [*sorted(
     p for pattern in ("src/**/*.py", "docs/**/*.md", "tests/**/*.py", "benchmarks/**/*.py")
     for p in ROOT.glob(pattern)
-) + [ROOT / "README.md"]
+), ROOT / "README.md"]
 OUTSIDE = re.compile("|".join(["\\.\\./" + "shared", "THEORY" + "\\.md", "PROTOCOL" + "\\.md"]))
 # Markdown links to .md files, and any mention of a docs/*.md page (outputs such as report.md
 # are file names a command writes, not documents, so only these two forms are checked).

@@ -80,7 +80,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         "theory",
         help="the linear lab: why fine-tuning does not forget, in closed form",
         description=(
-            "Run the linear lab of docs/theory.md (over-parameterised linear regression): pretrained, "
+            "Run the linear lab of docs/theory.md (over-parameterised linear regression): "
+            "pretrained, "
             "golden, fine-tuned, masked (Option A, Option B, data-driven) and discriminatively "
             "regularised models, exactly from one factorisation per matrix, averaged over "
             "seeded trials. Options left out keep the experiment's values."

@@ -13,7 +13,8 @@ where ``A`` and ``b`` already carry the ``1/|D|`` weights of docs/theory.md's lo
 stacks the scaled blocks). Gradient descent from ``w_start`` with step ``η`` is
 ``w ← w − η (2 Aᵀ(A w − b) + 2 λ (w − w_start))``, so along the right-singular direction ``v_i``
 of ``A`` (singular value ``s_i``) the error is multiplied by ``1 − 2η (s_i² + λ)`` per step:
-``1 − 2η s_i²/|D|`` in docs/theory.md's terms when ``λ = 0``. With ``λ = 0`` the limit is the solution
+``1 − 2η s_i²/|D|`` in docs/theory.md's terms when ``λ = 0``. With ``λ = 0`` the limit is the
+solution
 of ``min ‖A w − b‖²`` nearest to ``w_start`` (the nearest interpolator when ``A w = b`` is
 solvable); with ``λ > 0`` it is the unique minimiser of ``J``. The ridge term pulls towards the
 start, so from ``w_start = 0`` it is ordinary ridge regression.
