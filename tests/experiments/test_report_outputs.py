@@ -247,3 +247,12 @@ def test_retraining_from_scratch_is_not_a_candidate_for_best() -> None:
     summary = summarize(cells)
     # rbm's 0.6 ± 0.25 clears ft's 2.1 ± 0.25; retrain's lower 0.1 does not count
     assert summary.best == ("rbm",) and summary.tied == ()
+
+
+
+def test_markdown_report_escapes_raw_html_from_user_strings(tmp_path: Path) -> None:
+    cells = [replace(make_cell("ft", s, UA=1.0), hyperparameters={"note": "<script>x</script>"})
+             for s in (0, 1)]
+    text = write_report(tmp_path, cells, figure_formats=PNG_ONLY).report_md.read_text()
+    assert "<script>" not in text
+    assert "&lt;script&gt;x&lt;/script&gt;" in text

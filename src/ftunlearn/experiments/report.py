@@ -700,14 +700,21 @@ def render_markdown(content: ReportContent) -> str:
     lines += ["", "## Configuration", ""]
     lines += [f"- **{key}**: {value}" for key, value in content.configuration]
     lines += ["", "## Failed cells", ""]
+    # User strings (names, options, paths) must not become live HTML where Markdown is shown;
+    # the error texts below sit in code fences, where nothing is interpreted.
+    lines = [_escape_html(line) for line in lines]
     if not content.failed:
         lines.append("None.")
     for label, error in content.failed:
         fence = "`" * max(3, _longest_backtick_run(error) + 1)
-        lines += [f"- {label}:", "", f"  {fence}"]
+        lines += [f"- {_escape_html(label)}:", "", f"  {fence}"]
         lines += [f"  {line}" for line in error.splitlines()]
         lines += [f"  {fence}", ""]
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _escape_html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _longest_backtick_run(text: str) -> int:
