@@ -25,7 +25,7 @@ def test_every_format_is_registered() -> None:
 
 
 def test_unknown_name_lists_the_available_ones() -> None:
-    with pytest.raises(UnlearnError, match="unknown dataset 'imagenet'; available datasets: ci"):
+    with pytest.raises(UnlearnError, match="unknown dataset 'imagenet'; available: "):
         load_dataset("imagenet")
     with pytest.raises(UnlearnError) as error:
         load_dataset("")

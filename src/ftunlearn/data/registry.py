@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -10,20 +11,29 @@ import torch
 from ftunlearn.data.dataset import Dataset
 from ftunlearn.data.files import as_path
 from ftunlearn.errors import UnlearnError
+from ftunlearn.registry import Registry
 
 DatasetLoader = Callable[[Path | None], Dataset]
 """Loads a dataset from an optional data directory (or file, for ``npz``)."""
 
-_LOADERS: dict[str, DatasetLoader] = {}
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    name: str
+    load: DatasetLoader
+
+
+DATASETS: Registry[DatasetEntry] = Registry(
+    "dataset", normalise=lambda name: name.lower().replace("_", "-"))
+"""Built-in datasets; names are case-insensitive and ``_`` may stand for ``-``."""
 
 
 def register_dataset(name: str) -> Callable[[DatasetLoader], DatasetLoader]:
     """Decorator that registers a loader under ``name`` (lower case, unique)."""
 
     def decorate(loader: DatasetLoader) -> DatasetLoader:
-        if name != name.lower() or name in _LOADERS:
-            raise RuntimeError(f"dataset name {name!r} must be lower case and unique")
-        _LOADERS[name] = loader
+        DATASETS.add(DatasetEntry(name, loader))
         return loader
 
     return decorate
@@ -31,7 +41,7 @@ def register_dataset(name: str) -> Callable[[DatasetLoader], DatasetLoader]:
 
 def available_datasets() -> list[str]:
     """The registered dataset names, sorted."""
-    return sorted(_LOADERS)
+    return sorted(DATASETS.names())
 
 
 def load_dataset(name: str, data_dir: str | Path | None = None) -> Dataset:
@@ -44,13 +54,7 @@ def load_dataset(name: str, data_dir: str | Path | None = None) -> Dataset:
     """
     if ":" in name:
         return load_dataset_factory(name.strip(), data_dir)
-    key = name.strip().lower().replace("_", "-")
-    loader = _LOADERS.get(key)
-    if loader is None:
-        raise UnlearnError(
-            f"unknown dataset {name!r}; available datasets: {', '.join(available_datasets())}"
-        )
-    return loader(as_path(data_dir))
+    return DATASETS.get(name).load(as_path(data_dir))
 
 
 def load_dataset_factory(path: str, data_dir: str | Path | None = None) -> Dataset:

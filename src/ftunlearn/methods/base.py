@@ -112,13 +112,22 @@ class MethodEntry:
 
     name: str
     cls: type[Unlearner]
-    reference: bool
-    """A retraining reference (the golden model's own procedure), never a candidate for a
-    best mark."""
-    trains: bool
-    """Whether the method runs a training loop (``iu`` and ``ssd`` edit weights in one shot)."""
-    version: str
-    """Bumped when the method's numbers change, so stored results of older code re-run."""
+
+    @property
+    def reference(self) -> bool:
+        """A retraining reference (the golden model's own procedure), never a candidate for a
+        best mark."""
+        return self.cls.reference
+
+    @property
+    def trains(self) -> bool:
+        """Whether the method runs a training loop (``iu`` and ``ssd`` edit weights at once)."""
+        return self.cls.trains
+
+    @property
+    def version(self) -> str:
+        """Bumped when the method's numbers change, so stored results of older code re-run."""
+        return str(self.cls.version)
 
 
 METHODS: Registry[MethodEntry] = Registry("method")
@@ -131,7 +140,7 @@ def register(cls: type[Unlearner]) -> type[Unlearner]:
         raise TypeError(f"{cls.__name__} needs a class attribute 'name'")
     if not (isinstance(cls.Config, type) and issubclass(cls.Config, Hyperparameters)):
         raise TypeError(f"{cls.__name__}.Config must subclass Hyperparameters")
-    METHODS.add(MethodEntry(cls.name, cls, cls.reference, cls.trains, cls.version))
+    METHODS.add(MethodEntry(cls.name, cls))
     return cls
 
 

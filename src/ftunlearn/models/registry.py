@@ -13,28 +13,34 @@ import torch
 from torch import nn
 
 from ftunlearn.errors import UnlearnError
+from ftunlearn.registry import Registry
 from ftunlearn.values import parse_scalar
 
 ModelFactory = Callable[..., nn.Module]
 """``factory(input_shape, num_classes, **options) -> nn.Module``."""
 
-_MODELS: dict[str, ModelFactory] = {}
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    factory: ModelFactory
+
+
+MODELS: Registry[ModelEntry] = Registry("model")
+"""Built-in model factories (user factories are reached by import path instead)."""
 
 
 def register_model(name: str) -> Callable[[ModelFactory], ModelFactory]:
     """Register a built-in model factory under ``name``."""
 
     def decorate(factory: ModelFactory) -> ModelFactory:
-        if name in _MODELS:
-            raise ValueError(f"model {name!r} is registered twice")
-        _MODELS[name] = factory
+        MODELS.add(ModelEntry(name, factory))
         return factory
 
     return decorate
 
 
 def available_models() -> list[str]:
-    return sorted(_MODELS)
+    return sorted(MODELS.names())
 
 
 @dataclass(frozen=True)
@@ -50,7 +56,7 @@ class ModelSpec:
         if not spec:
             raise UnlearnError("empty model spec; use one of " + ", ".join(available_models()))
         head, sep, tail = spec.partition(":")
-        if head in _MODELS:
+        if head in MODELS:
             return cls(head, _parse_options(tail, spec) if sep else {})
         factory, opt_sep, options = tail.partition(":")
         if sep and all(part.isidentifier() for part in head.split(".")) and factory.isidentifier():
@@ -68,7 +74,7 @@ class ModelSpec:
 
     @property
     def is_import_path(self) -> bool:
-        return self.name not in _MODELS
+        return self.name not in MODELS
 
 
 def _parse_options(text: str, spec: str) -> dict[str, int | float | str]:
@@ -106,7 +112,7 @@ def build_model(
     The initialisation is fixed by ``seed`` and leaves the global torch RNG untouched.
     """
     spec = ModelSpec.parse(spec) if isinstance(spec, str) else spec
-    factory = _import_factory(spec.name) if spec.is_import_path else _MODELS[spec.name]
+    factory = _import_factory(spec.name) if spec.is_import_path else MODELS.get(spec.name).factory
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         try:
