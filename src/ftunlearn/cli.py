@@ -60,9 +60,11 @@ def _add_bench_parser(subparsers: argparse._SubParsersAction) -> None:
             "skips finished cells. Precedence: --preset, then --config, then the flags."
         ),
     )
-    parser.add_argument("--preset", choices=("quick", "paper"),
-                        help="quick: digits+mlp, random 10%%, every method, 3 seeds; paper: "
-                             "Fashion-MNIST+cnn, random 10%% and class 3, 3 seeds")
+    from ftunlearn.experiments.presets import PRESETS
+
+    parser.add_argument("--preset", choices=PRESETS.names(),
+                        help="; ".join(f"{p.name}: {p.description}" for p in PRESETS
+                                       ).replace("%", "%%"))
     parser.add_argument("--config", type=Path, help="a TOML file (keys as these flags, tables "
                         "[recipe] and [hyperparameters.METHOD])")
     parser.add_argument("--dataset", help="dataset name (see `ftunlearn list`); default digits")
@@ -266,7 +268,7 @@ def _run_list(args: argparse.Namespace) -> int:
     print("datasets:", ", ".join(available_datasets()))
     print("models:  ", ", ".join(available_models()), "(or package.module:factory)")
     print("methods: ", ", ".join(available_methods()))
-    print("presets: ", ", ".join(PRESETS))
+    print("presets: ", ", ".join(PRESETS.names()))
     return 0
 
 

@@ -9,6 +9,8 @@ from ftunlearn.errors import UnlearnError
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    from ftunlearn.experiments.presets import PRESETS
+
     parser = subparsers.add_parser(
         "audit",
         help="per-example audit of methods against an ensemble of golden models",
@@ -21,7 +23,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "--config, then the flags."
         ),
     )
-    parser.add_argument("--preset", choices=("quick", "paper"), help="a bench preset's settings")
+    parser.add_argument("--preset", choices=PRESETS.names(), help="a bench preset's settings")
     parser.add_argument("--config", type=Path, help="a TOML file (keys as bench's flags)")
     parser.add_argument("--dataset", help="dataset name; default digits")
     parser.add_argument("--model", help="model spec; default mlp")

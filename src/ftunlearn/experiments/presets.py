@@ -6,8 +6,11 @@ writes one run per spec into its own sub-folder of ``--out``.
 
 from __future__ import annotations
 
-from ftunlearn.errors import UnlearnError
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from ftunlearn.experiments.config import BenchConfig, all_methods
+from ftunlearn.registry import Registry
 from ftunlearn.training import Recipe
 
 QUICK_RECIPE = Recipe(epochs=30, batch_size=64, lr=0.05, schedule="cosine")
@@ -25,20 +28,40 @@ retrain's (SalUn's CIFAR-10 setting gives them about 5 %: 10 epochs against 182)
 method is cheap next to retraining and the whole preset fits on 2 CPU cores."""
 
 
-def preset(name: str) -> list[tuple[str, BenchConfig]]:
+Runs = list[tuple[str, BenchConfig]]
+
+
+@dataclass(frozen=True)
+class PresetEntry:
+    name: str
+    runs: Callable[[], Runs]
+    """(sub-folder, config) pairs, built when asked (they list the methods registered then)."""
+    description: str
+
+
+PRESETS: Registry[PresetEntry] = Registry("preset")
+
+
+def _quick() -> Runs:
+    return [("", BenchConfig(dataset="digits", model="mlp", forget="random:0.1",
+                             methods=all_methods(), seeds=(0, 1, 2), recipe=QUICK_RECIPE))]
+
+
+def _paper() -> Runs:
+    common = {"dataset": "fashion-mnist", "model": "cnn", "methods": all_methods(),
+              "seeds": (0, 1, 2), "recipe": PAPER_RECIPE, "mia_extras": False,
+              "hyperparameters": {m: {"epochs": e} for m, e in PAPER_METHOD_EPOCHS.items()}}
+    return [
+        ("random-10", BenchConfig(forget="random:0.1", **common)),
+        ("class-3", BenchConfig(forget="class:3", **common)),
+    ]
+
+
+PRESETS.add(PresetEntry("quick", _quick, "digits + mlp, random 10%, every method, 3 seeds"))
+PRESETS.add(PresetEntry("paper", _paper, "Fashion-MNIST + cnn, random 10% and class 3, every "
+                                         "method, 3 seeds"))
+
+
+def preset(name: str) -> Runs:
     """The runs of preset ``name`` as (sub-folder, config); an empty sub-folder means ``--out``."""
-    if name == "quick":
-        return [("", BenchConfig(dataset="digits", model="mlp", forget="random:0.1",
-                                 methods=all_methods(), seeds=(0, 1, 2), recipe=QUICK_RECIPE))]
-    if name == "paper":
-        common = {"dataset": "fashion-mnist", "model": "cnn", "methods": all_methods(),
-                  "seeds": (0, 1, 2), "recipe": PAPER_RECIPE, "mia_extras": False,
-                  "hyperparameters": {m: {"epochs": e} for m, e in PAPER_METHOD_EPOCHS.items()}}
-        return [
-            ("random-10", BenchConfig(forget="random:0.1", **common)),
-            ("class-3", BenchConfig(forget="class:3", **common)),
-        ]
-    raise UnlearnError(f"unknown preset {name!r}; available: {', '.join(PRESETS)}")
-
-
-PRESETS = ("quick", "paper")
+    return PRESETS.get(name).runs()
