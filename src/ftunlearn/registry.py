@@ -10,6 +10,7 @@ tests and for a user's ``--import``-ed module within one command).
 from __future__ import annotations
 
 import contextlib
+import importlib
 from collections.abc import Callable, Iterator
 from typing import Generic, Protocol, TypeVar
 
@@ -72,3 +73,16 @@ class Registry(Generic[E]):
             yield self
         finally:
             self._entries = before
+
+
+def import_callable(path: str, kind: str) -> Callable[..., object]:
+    """The callable named by ``package.module:function`` (a user's ``kind`` factory)."""
+    module_name, _, attribute = path.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise UnlearnError(f"cannot import {kind} module {module_name!r}: {error}") from error
+    factory = getattr(module, attribute, None)
+    if not callable(factory):
+        raise UnlearnError(f"{path!r}: {module_name} has no callable {attribute!r}")
+    return factory

@@ -69,3 +69,10 @@ def test_normalisation_refuses_inconsistent_constants() -> None:
         Normalisation(mean=(0.1,), std=(1.0,)).apply(np.zeros((2, 3)))
     with pytest.raises(UnlearnError, match="at least one sample"):
         Normalisation.fitted_to(np.zeros((0, 3)))
+
+
+def test_a_dataset_factory_that_raises_is_one_clean_error(tmp_path, monkeypatch) -> None:
+    (tmp_path / "broken_data.py").write_text("def make(data_dir):\n    raise ValueError('no')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(UnlearnError, match="dataset factory broken_data:make raised ValueError"):
+        load_dataset("broken_data:make")

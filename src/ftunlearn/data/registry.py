@@ -11,7 +11,7 @@ import torch
 from ftunlearn.data.dataset import Dataset
 from ftunlearn.data.files import as_path
 from ftunlearn.errors import UnlearnError
-from ftunlearn.registry import Registry
+from ftunlearn.registry import Registry, import_callable
 
 DatasetLoader = Callable[[Path | None], Dataset]
 """Loads a dataset from an optional data directory (or file, for ``npz``)."""
@@ -65,22 +65,17 @@ def load_dataset_factory(path: str, data_dir: str | Path | None = None) -> Datas
     a map-style dataset of ``(x, y)`` items. The sets are read into memory as float32 inputs
     and int64 labels (``num_classes`` defaults to one more than the largest label).
     """
-    import importlib
-
     from torch.utils.data import TensorDataset
 
     from ftunlearn.data.dataset import content_fingerprint
     from ftunlearn.data.sources import as_source, is_streamed
 
-    module_name, _, attribute = path.partition(":")
+    factory = import_callable(path, "dataset")
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise UnlearnError(f"cannot import dataset module {module_name!r}: {error}") from error
-    factory = getattr(module, attribute, None)
-    if not callable(factory):
-        raise UnlearnError(f"{path!r}: {module_name} has no callable {attribute!r}")
-    made = factory(as_path(data_dir))
+        made = factory(as_path(data_dir))
+    except Exception as error:  # the user's own code failed: say whose, not a traceback
+        raise UnlearnError(f"dataset factory {path} raised {type(error).__name__}: {error}"
+                           ) from error
     if not isinstance(made, tuple) or len(made) not in (2, 3):
         raise UnlearnError(f"dataset factory {path} must return (train, test) or "
                            f"(train, test, num_classes), got {type(made).__name__}")

@@ -286,9 +286,10 @@ def _chance_attack(cells: Sequence[CellResult]) -> tuple[str, ...]:
 def _with_gap_without_mia(cells: Sequence[CellResult]) -> list[CellResult]:
     """Cells with ``avg_gap_no_mia``: Avg Gap over its metrics except MIA, against the golden
     cell of the same seed (left out where that seed has no golden cell)."""
-    from ftunlearn.metrics.gaps import AVG_GAP_KEYS, avg_gap
+    from ftunlearn.metrics.gaps import avg_gap
+    from ftunlearn.metrics.registry import avg_gap_keys
 
-    keys = tuple(k for k in AVG_GAP_KEYS if k != MIA)
+    keys = tuple(k for k in avg_gap_keys() if k != MIA)
     golden = {c.seed: c.metrics for c in cells if c.method == GOLDEN_METHOD}
     out = []
     for cell in cells:

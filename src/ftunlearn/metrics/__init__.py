@@ -27,7 +27,7 @@ from ftunlearn.metrics.features import (
     modified_entropy,
     softmax_probabilities,
 )
-from ftunlearn.metrics.gaps import AVG_GAP_KEYS, avg_gap, forget_loss_gap, js_divergence
+from ftunlearn.metrics.gaps import avg_gap, forget_loss_gap, js_divergence
 from ftunlearn.metrics.mia import (
     MIA_ATTACKS,
     get_attack,
@@ -38,7 +38,6 @@ from ftunlearn.metrics.mia import (
 )
 
 __all__ = [
-    "AVG_GAP_KEYS",
     "EXTRA_MIA_FEATURES",
     "MIA_ATTACKS",
     "MIA_FEATURES",

@@ -10,16 +10,18 @@ from scipy.special import rel_entr
 from ftunlearn.errors import UnlearnError
 from ftunlearn.metrics._validation import ArrayLike, as_logits, as_values
 from ftunlearn.metrics.features import softmax_probabilities
-
-AVG_GAP_KEYS: tuple[str, ...] = ("UA", "RA", "TA", "MIA")
+from ftunlearn.metrics.registry import avg_gap_keys
 
 
 def avg_gap(
     metrics: Mapping[str, float],
     golden_metrics: Mapping[str, float],
-    keys: Sequence[str] = AVG_GAP_KEYS,
+    keys: Sequence[str] | None = None,
 ) -> float:
-    """Mean of ``|metrics[k] − golden_metrics[k]|`` over ``keys`` (same unit as the metrics)."""
+    """Mean of ``|metrics[k] − golden_metrics[k]|`` over ``keys`` (same unit as the metrics);
+    by default the metrics the registry marks ``in_avg_gap`` (UA, RA, TA, MIA)."""
+    if keys is None:
+        keys = avg_gap_keys()
     if len(keys) == 0:
         raise UnlearnError("avg_gap needs at least one metric key")
     for name, values in (("metrics", metrics), ("golden_metrics", golden_metrics)):

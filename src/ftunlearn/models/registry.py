@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-import importlib
 import inspect
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 import torch
 from torch import nn
 
 from ftunlearn.errors import UnlearnError
-from ftunlearn.registry import Registry
+from ftunlearn.registry import Registry, import_callable
 from ftunlearn.values import parse_scalar
 
 ModelFactory = Callable[..., nn.Module]
@@ -89,15 +89,7 @@ def _parse_options(text: str, spec: str) -> dict[str, int | float | str]:
 
 
 def _import_factory(path: str) -> ModelFactory:
-    module_name, _, attribute = path.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise UnlearnError(f"cannot import model module {module_name!r}: {error}") from error
-    factory = getattr(module, attribute, None)
-    if not callable(factory):
-        raise UnlearnError(f"{path!r}: {module_name} has no callable {attribute!r}")
-    return factory
+    return cast(ModelFactory, import_callable(path, "model"))
 
 
 def build_model(
