@@ -16,6 +16,7 @@ import io
 import math
 import zlib
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import matplotlib
@@ -32,22 +33,26 @@ from ftunlearn.experiments.catalog import (
     metric_info,
 )
 from ftunlearn.experiments.store import GOLDEN_METHOD
+from ftunlearn.registry import Registry
 
 if TYPE_CHECKING:
     from ftunlearn.experiments.report import MethodSummary, MetricStat, RunSummary
 
-PLOT_FILES = {
-    "ua_vs_ta": "ua_vs_ta.png",
-    "avg_gap": "avg_gap.png",
-    "avg_gap_vs_rte": "avg_gap_vs_rte.png",
-    "forget_loss_gap": "forget_loss_gap.png",
-}
-PLOT_TITLES = {
-    "ua_vs_ta": "UA against TA",
-    "avg_gap": "Avg Gap per method",
-    "avg_gap_vs_rte": "Avg Gap against RTE",
-    "forget_loss_gap": "Forget-loss gap per method",
-}
+
+
+@dataclass(frozen=True)
+class PlotSpec:
+    """A report figure: its name (also its file stem), title and drawing function, which
+    returns False when the run has none of the data it needs."""
+
+    name: str
+    title: str
+    draw: Callable[[Axes, RunSummary], bool]
+
+
+PLOTS: Registry[PlotSpec] = Registry("plot")
+"""The report's figures, in the order the report shows them (registered at the end)."""
+
 FORMATS = ("png", "svg", "pdf")
 PNG_DPI = 200
 FIGURE_SIZE = (7.2, 4.4)
@@ -97,12 +102,7 @@ def render_plots(
 ) -> dict[str, dict[str, bytes]]:
     """Per plot name (keys of ``PLOT_FILES``) with data: its bytes per format (of ``FORMATS``;
     PNG always)."""
-    drawers: dict[str, Callable[[Axes, RunSummary], bool]] = {
-        "ua_vs_ta": _draw_ua_vs_ta,
-        "avg_gap": _draw_avg_gap,
-        "avg_gap_vs_rte": _draw_avg_gap_vs_rte,
-        "forget_loss_gap": _draw_forget_loss_gap,
-    }
+    drawers = {plot.name: plot.draw for plot in PLOTS}
     images = {}
     title = run_title(summary)
     for name, draw in drawers.items():
@@ -290,3 +290,12 @@ def _draw_forget_loss_gap(axes: Axes, summary: RunSummary) -> bool:
     axes.set_ylabel("|CE(θu; Df) − CE(θg; Df)| (nats)")
     axes.set_title("Forget-loss gap per method (mean, 95 % t-interval)", fontsize=10)
     return True
+
+
+PLOTS.add(PlotSpec("ua_vs_ta", "UA against TA", _draw_ua_vs_ta))
+PLOTS.add(PlotSpec("avg_gap", "Avg Gap per method", _draw_avg_gap))
+PLOTS.add(PlotSpec("avg_gap_vs_rte", "Avg Gap against RTE", _draw_avg_gap_vs_rte))
+PLOTS.add(PlotSpec("forget_loss_gap", "Forget-loss gap per method", _draw_forget_loss_gap))
+PLOT_FILES = {plot.name: f"{plot.name}.png" for plot in PLOTS}
+PLOT_TITLES = {plot.name: plot.title for plot in PLOTS}
+"""File names and titles by plot name, derived from :data:`PLOTS`."""
