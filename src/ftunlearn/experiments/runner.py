@@ -56,13 +56,7 @@ def _claim_out_dir(config: BenchConfig, out_dir: Path, identity: RunIdentity,
     marker = out_dir / RUN_FILENAME
     base = json.loads(json.dumps(config.base(), default=str))
     if marker.exists():
-        try:
-            recorded = json.loads(marker.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise UnlearnError(f"{marker} is not valid JSON ({error}); remove it or use "
-                               "another --out") from error
-        if not isinstance(recorded, dict):
-            raise UnlearnError(f"{marker} is not a JSON object; remove it or use another --out")
+        recorded = _read_record(marker, "remove it or use another --out")
         if recorded.get("base") != base:
             raise UnlearnError(
                 f"{out_dir} holds a run with another dataset, model, forget spec or recipe "
@@ -189,13 +183,17 @@ def read_run_record(out_dir: str | Path) -> dict[str, Any]:
     if not (out / RESULTS_FILENAME).exists() or not marker.exists():
         raise UnlearnError(f"{out} holds no benchmark run (results.sqlite and {RUN_FILENAME}); "
                            f"run `ftunlearn bench --out {out}` first")
+    return _read_record(marker, "run the bench again to rewrite it")
+
+
+def _read_record(marker: Path, advice: str) -> dict[str, Any]:
+    """``run.json`` as a dict, or one clean error that ends with ``advice``."""
     try:
         record = json.loads(marker.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise UnlearnError(f"{marker} is not valid JSON ({error}); run the bench again to "
-                           "rewrite it") from error
+        raise UnlearnError(f"{marker} is not valid JSON ({error}); {advice}") from error
     if not isinstance(record, dict):
-        raise UnlearnError(f"{marker} is not a JSON object; run the bench again to rewrite it")
+        raise UnlearnError(f"{marker} is not a JSON object; {advice}")
     return record
 
 
