@@ -17,6 +17,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from ftunlearn import atomic
 from ftunlearn.errors import UnlearnError
 from ftunlearn.experiments import runner
 from ftunlearn.experiments.cache import CheckpointCache, cache_key
@@ -280,11 +281,11 @@ def test_run_json_is_replaced_atomically(tmp_path, monkeypatch):
     runner.write_json_atomic(path, {"cells": ["a"]})
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
 
-    def fail_half_way(data, stream, **_):
-        stream.write('{"cells": [')
+    def fail_before_the_rename(*_):
         raise OSError("disk full")
 
-    monkeypatch.setattr(runner.json, "dump", fail_half_way)
+    # the temporary file is written; the write fails before it replaces run.json
+    monkeypatch.setattr(atomic.os, "replace", fail_before_the_rename)
     with pytest.raises(OSError, match="disk full"):
         runner.write_json_atomic(path, {"cells": ["b"]})
     monkeypatch.undo()

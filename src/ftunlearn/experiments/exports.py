@@ -14,11 +14,11 @@ import csv
 import io
 import json
 import math
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ftunlearn.atomic import write_atomic
 from ftunlearn.errors import UnlearnError
 from ftunlearn.experiments.intervals import INTERVAL_METHOD
 from ftunlearn.experiments.store import CellResult
@@ -165,12 +165,6 @@ def write_exports(
     paths = {}
     for name, text in texts.items():
         path = run_dir / name
-        temporary = path.with_name(f".{name}.{os.getpid()}.tmp")
-        try:
-            temporary.write_text(text)
-            os.replace(temporary, path)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
+        write_atomic(path, text.encode())
         paths[name] = path
     return paths

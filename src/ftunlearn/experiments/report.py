@@ -12,7 +12,6 @@ import dataclasses
 import io
 import json
 import math
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ftunlearn.atomic import write_atomic
 from ftunlearn.errors import UnlearnError
 from ftunlearn.experiments import report_guard
 from ftunlearn.experiments.catalog import (
@@ -373,7 +373,7 @@ def write_report(
         for fmt in FORMATS:
             variant = path.with_suffix(f".{fmt}")
             if name in images and fmt in images[name]:
-                _write_atomic(variant, images[name][fmt])
+                write_atomic(variant, images[name][fmt])
             else:
                 variant.unlink(missing_ok=True)  # a stale plot from an earlier report misleads
         plot_paths[name] = path if name in images else None
@@ -388,23 +388,12 @@ def write_report(
         **plot_paths,
         exports=exports,
     )
-    _write_atomic(paths.summary_csv, summary_csv_text(summary).encode())
-    _write_atomic(paths.report_md, render_markdown(content).encode())
+    write_atomic(paths.summary_csv, summary_csv_text(summary).encode())
+    write_atomic(paths.report_md, render_markdown(content).encode())
     pngs = {PLOT_FILES[n]: data["png"] for n, data in images.items()}
-    _write_atomic(paths.report_html, render_html(content, pngs).encode())
+    write_atomic(paths.report_html, render_html(content, pngs).encode())
     report_guard.write_record(run_dir, record)
     return paths
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write via a temporary sibling and a rename, so a reader never sees half a file."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        temporary.write_bytes(data)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 def summary_csv_text(summary: RunSummary) -> str:

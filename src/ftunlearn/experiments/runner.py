@@ -8,9 +8,7 @@ command resumes it. A failed cell is stored with its error and the others go on.
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from ftunlearn.atomic import write_atomic
 from ftunlearn.data import load_dataset, make_split
 from ftunlearn.errors import UnlearnError
 from ftunlearn.experiments.cells import Cell, plan_cells
@@ -70,15 +69,7 @@ def _claim_out_dir(config: BenchConfig, out_dir: Path, identity: RunIdentity,
 def write_json_atomic(path: Path, data: object) -> None:
     """Write JSON via a temporary sibling and a rename (a reader never sees half a file),
     readable by group and others."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as stream:
-            json.dump(data, stream, indent=2, default=str)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+    write_atomic(path, json.dumps(data, indent=2, default=str).encode())
 
 
 def preflight(config: BenchConfig, *, check_device: bool = True) -> None:
