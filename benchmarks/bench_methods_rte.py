@@ -30,9 +30,11 @@ import torch
 
 from ftunlearn.data import load_dataset
 from ftunlearn.errors import UnlearnError
-from ftunlearn.experiments.config import ALL_METHODS, GOLDEN, BenchConfig, parse_methods
+from ftunlearn.experiments.catalog import is_reference
+from ftunlearn.experiments.config import BenchConfig, all_methods, parse_methods
 from ftunlearn.experiments.executors import ExecutorOptions
 from ftunlearn.experiments.presets import preset
+from ftunlearn.experiments.pseudo import GOLDEN, pseudo_method
 from ftunlearn.experiments.runner import RUN_FILENAME, bench, run_results
 from ftunlearn.experiments.store import RESULTS_FILENAME, CellResult
 
@@ -80,7 +82,7 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 def _epochs(rows: list[CellResult]) -> str:
     """The passes over the data the rows' method made (the recipe's for golden and retrain)."""
     values = sorted({
-        row.config["recipe"]["epochs"] if row.method in (GOLDEN, "retrain")
+        row.config["recipe"]["epochs"] if is_reference(row.method)
         else row.hyperparameters.get("epochs", "-") for row in rows}, key=str)
     return ",".join(str(v) for v in values)
 
@@ -90,7 +92,7 @@ def ratio_table(rows: list[CellResult]) -> dict[str, object]:
     golden model's training time (``rte_ratio``) and, when ``retrain`` ran, the ratio to the
     same seed's ``retrain`` cell (timed in the same session as the other methods)."""
     ok = [row for row in rows if row.status == "ok" and "rte_seconds" in row.metrics]
-    order = [GOLDEN, *ALL_METHODS]
+    order = [GOLDEN, *all_methods()]
     methods = sorted({row.method for row in ok},
                      key=lambda m: (order.index(m) if m in order else len(order), m))
     retrain_cell = {row.seed: row.metrics["rte_seconds"] for row in ok if row.method == "retrain"}
@@ -125,7 +127,8 @@ def markdown(name: str, summary: dict[str, object]) -> str:
              "to the `retrain` cell |",
              "|---|---:|---:|---:|---:|---:|"]
     for row in summary["methods"]:  # type: ignore[union-attr]
-        label = "golden (its training)" if row["method"] == GOLDEN else row["method"]
+        pseudo = pseudo_method(row["method"])
+        label = row["method"] if pseudo is None else f"{row['method']} (its training)"
         lines.append(f"| {label} | {row['epochs']} | {row['seeds']} | "
                      f"{row['seconds_mean']:.2f} ± "
                      f"{row['seconds_std']:.2f} | {row['ratio_mean']:.3f} ± "

@@ -23,6 +23,8 @@ def test_list_names_every_registry(capsys):
         (["bench", "--out", "{tmp}/r", "--recipe", "lr=-1"], "lr must be > 0"),
         (["bench", "--out", "{tmp}/r", "--config", "{tmp}/missing.toml"], "does not exist"),
         (["report", "{tmp}/nothing"], "ftunlearn bench"),
+        (["bench", "--out", "{tmp}/r", "--audit", "1"], "--audit: must be >= 4"),
+        (["bench", "--out", "{tmp}/r", "--audit", "0"], "--audit: must be >= 4"),
     ],
 )
 def test_user_errors_exit_2_with_one_line(tmp_path, capsys, argv, message):

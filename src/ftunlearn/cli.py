@@ -61,6 +61,7 @@ def _add_bench_parser(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     from ftunlearn.experiments.presets import PRESETS
+    from ftunlearn.metrics.registry import NonMembers
 
     parser.add_argument("--preset", choices=PRESETS.names(),
                         help="; ".join(f"{p.name}: {p.description}" for p in PRESETS
@@ -100,7 +101,19 @@ def _add_bench_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="torch threads per process for the local "
                         "executor (default: torch's choice; 1 is fastest on a busy machine)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--mia-non-members", choices=typing.get_args(NonMembers),
+                        help="class-wise splits: the MIA attacks' non-members, the whole test "
+                        "set (default) or its kept classes only (the reference code's choice)")
     parser.add_argument("--no-report", action="store_true", help="skip the report at the end")
+    parser.add_argument("--audit", type=_bounded(int, 4, strict=False), metavar="K",
+                        help="after the cells, run `ftunlearn audit` with ensembles of K models "
+                        "(K >= 4) on the same dataset, model, forget spec, methods, recipe, "
+                        "hyperparameters and cache, its default mode and examples, into each "
+                        "run's folder (audit.csv, audit.md/.html, the table audit_examples of "
+                        "results.sqlite); the report then shows it")
+    parser.add_argument("--allow-tuning-seeds", action="store_true",
+                        help="run a tuned config (ftunlearn tune) on seeds it was tuned on; for "
+                             "debugging only, and the report says so")
     parser.set_defaults(func=_run_bench)
 
 
@@ -127,6 +140,8 @@ def _bench_configs(args: argparse.Namespace) -> list[tuple[Path, Any]]:
             "dataset": args.dataset, "data_dir": args.data_dir, "model": args.model,
             "forget": args.forget, "methods": args.methods, "seeds": args.seeds,
             "device": args.device, "original_weights": getattr(args, "original", None),
+            "allow_tuning_seeds": getattr(args, "allow_tuning_seeds", None) or None,
+            "mia_non_members": getattr(args, "mia_non_members", None),
         }.items() if value is not None
     }
     configs = []
@@ -177,6 +192,16 @@ def _run_bench(args: argparse.Namespace) -> int:
     check_writable_folder(args.out, "--out")
     if args.cache_dir is not None:
         check_writable_folder(args.cache_dir, "--cache-dir")
+    if args.audit is not None:
+        from ftunlearn.experiments.audit import UNLEARNED_SEED_OFFSET
+
+        # refused before the cells run, not after them
+        if 2 * args.audit > UNLEARNED_SEED_OFFSET:
+            raise UnlearnError(f"--audit K must be at most {UNLEARNED_SEED_OFFSET // 2}, got "
+                               f"{args.audit}")
+        if args.original is not None:
+            raise UnlearnError("--audit trains its own K originals, so it cannot audit the "
+                               "weights of --original; run the bench without --audit")
     failures = 0
     for out_dir, config in _bench_configs(args):
         print(f"bench: {config.dataset} / {config.model} / forget {config.forget} / "
@@ -185,6 +210,8 @@ def _run_bench(args: argparse.Namespace) -> int:
         failures += outcome.failed
         print(f"cells: {outcome.finished} run, {outcome.skipped} already done, "
               f"{outcome.failed} failed (of {outcome.planned})")
+        if args.audit is not None:
+            _bench_audit(config, out_dir, args)
         if not args.no_report:
             from ftunlearn.experiments.report import write_report
 
@@ -198,6 +225,21 @@ def _run_bench(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _bench_audit(config: Any, out_dir: Path, args: argparse.Namespace) -> None:
+    """``bench --audit K``: the audit of ``ftunlearn audit`` with its defaults, in process."""
+    import torch
+
+    from ftunlearn.experiments.audit import run_audit
+    from ftunlearn.experiments.terminal import print_audit_table
+
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    print(f"audit: K = {args.audit} -> {out_dir}")
+    outcome = run_audit(config, out_dir, args.audit, cache_dir=args.cache_dir,
+                        progress=not args.no_progress)
+    print_audit_table(outcome)
+
+
 def _print_main_table(results: Any) -> None:
     from ftunlearn.experiments.report import summarize
     from ftunlearn.experiments.terminal import print_main_table
@@ -209,7 +251,7 @@ def _add_report_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "report", help="write report.md, report.html, summary.csv and plots for a run, or "
                        "compare several runs",
-        description="Summarise OUT/results.sqlite of a `bench` run (mean, 95 %% t-interval "
+        description="Summarise OUT/results.sqlite of a `bench` run (mean, 95 % t-interval "
                     "over seeds). With several runs and --out, put them side by side "
                     "(a table per metric, a column per run, Avg Gap against RTE).",
     )
@@ -276,6 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ftunlearn import __version__
     from ftunlearn.experiments.audit_cli import add_parser as add_audit_parser
     from ftunlearn.linear.cli import add_parser as add_theory_parser
+    from ftunlearn.tuning.cli import add_parser as add_tune_parser
     from ftunlearn.unlearn_command import add_parser as add_unlearn_parser
 
     parser = _Parser(
@@ -294,6 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_report_parser(subparsers)
     _add_list_parser(subparsers)
     add_audit_parser(subparsers)
+    add_tune_parser(subparsers)
     add_unlearn_parser(subparsers)
     return parser
 

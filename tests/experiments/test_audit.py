@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import io
+import math
 import sqlite3
 
 import numpy as np
@@ -11,6 +13,7 @@ import pytest
 from ftunlearn.cli import main
 from ftunlearn.experiments.audit import (
     CSV_COLUMNS,
+    NULL_AUC_RANGE,
     NULL_ROW,
     AuditRow,
     audit_examples,
@@ -18,6 +21,7 @@ from ftunlearn.experiments.audit import (
     run_audit,
 )
 from ftunlearn.experiments.config import BenchConfig
+from ftunlearn.experiments.terminal import print_audit_table
 from ftunlearn.training import Recipe
 
 
@@ -102,3 +106,54 @@ def test_audit_command_reports_a_bad_ensemble_size(tmp_path, capsys):
                  "--cache-dir", str(tmp_path / "c"), "--methods", "ft"])
     assert code == 2
     assert "ftunlearn audit: error:" in capsys.readouterr().err
+
+
+def test_audit_table_prints_every_row_and_the_verdict(audited):
+    _root, _config, outcome = audited
+    stream = io.StringIO()
+    print_audit_table(outcome, file=stream)
+    text = stream.getvalue()
+    assert "U-LiRA AUC" in text and "│ null " in text and "│ ft " in text
+    assert "null row" in text
+
+
+def test_acceptance_null_passes_ft_distinguishable_retrain_like_the_null_row(tmp_path):
+    # the acceptance (digits + mlp, class:3, K = 16) with a 10-epoch recipe: about 15 s
+    config = BenchConfig(dataset="digits", model="mlp", forget="class:3",
+                         methods=("ft", "retrain"),
+                         recipe=Recipe(epochs=10, batch_size=64, lr=0.05, schedule="cosine"))
+    outcome = run_audit(config, tmp_path / "out", 16, cache_dir=tmp_path / "cache")
+    null, ft, retrain = (outcome.rows[n] for n in (NULL_ROW, "ft", "retrain"))
+    assert outcome.null_passed, outcome.verdict
+    assert ft.values["ulira_auc"] >= 0.9
+    low, high = NULL_AUC_RANGE
+    assert low <= retrain.values["ulira_auc"] <= high
+    # an independent golden draw, not a copy of the goldens (which would give F = 1, KLOM 0)
+    margin = 3 * math.hypot(null.points_se, retrain.points_se)
+    assert abs(retrain.values["forget_score"] - null.values["forget_score"]) <= margin
+    assert retrain.values["klom_p95_forget"] > 0.5 * null.values["klom_p95_forget"]
+
+
+def test_bench_audit_writes_the_audit_and_the_report_shows_it(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["bench", "--dataset", "digits", "--model", "mlp:hidden=16,depth=1", "--methods",
+            "ft", "--seeds", "1", "--recipe", "epochs=2", "--hp", "ft.epochs=1", "--out",
+            str(out), "--cache-dir", str(tmp_path / "cache"), "--no-progress", "--device", "cpu",
+            "--threads", "1", "--audit", "4"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "U-LiRA AUC" in printed and "│ null " in printed
+    with (out / "audit.csv").open() as handle:
+        assert [r["method"] for r in csv.DictReader(handle)] == [NULL_ROW, "ft"]
+    with sqlite3.connect(out / "results.sqlite") as db:
+        assert db.execute("SELECT COUNT(DISTINCT method) FROM audit_examples").fetchone() == (2,)
+    verdict = (out / "audit.md").read_text().split("\n")[4]
+    assert "null row" in verdict
+    report = (out / "report.md").read_text()
+    assert "## Per-example audit" in report and verdict in report
+    assert "(audit_epsilon.png)" in report
+    html = (out / "report.html").read_text()
+    assert "Per-example audit" in html and 'alt="per-example epsilon"' in html
+    # `report` alone keeps the audit section
+    assert main(["report", str(out)]) == 0
+    assert "## Per-example audit" in (out / "report.md").read_text()

@@ -189,3 +189,27 @@ def test_two_spellings_of_one_data_folder_are_one_identity(tmp_path, monkeypatch
                                 model="mlp:hidden=4,depth=1"), dataset)
     assert other.digest == spelled[0].digest  # seeds are per cell, not the shared identity
     assert other.splits[0] == spelled[0].splits[0] != other.splits[1]
+
+
+def test_the_users_original_weights_are_part_of_the_identity_by_content(tmp_path):
+    from ftunlearn.checkpoints import save
+
+    data = load_dataset("digits")
+    weights = tmp_path / "original.safetensors"
+
+    def identity_with(seed: int, path) -> str:
+        save(build_model("mlp:hidden=16,depth=1", data.input_shape, data.num_classes,
+                         seed=seed), path)
+        return run_identity(config(original_weights=str(path)), data).digest
+
+    first = identity_with(0, weights)
+    assert identity_with(0, tmp_path / "moved.safetensors") == first  # same bytes, new place
+    assert identity_with(1, weights) != first
+    assert run_identity(config(), data).digest != first
+
+
+def test_the_class_wise_mia_non_member_choice_is_part_of_the_identity():
+    data = load_dataset("digits")
+    choices = {run_identity(config(forget="class:3", mia_non_members=choice), data).digest
+               for choice in ("test", "kept-classes")}
+    assert len(choices) == 2

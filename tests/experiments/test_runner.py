@@ -143,3 +143,23 @@ def test_run_results_follow_the_configuration_not_the_write_order(tmp_path, opti
     bench(config(methods=("test-fail", "test-shift"), seeds=(0,)), out, options=options)
     methods = [result.method for result in run_results(out)]
     assert methods == ["golden", "original", "test-fail", "test-shift"]
+
+
+def test_the_benchmarks_golden_model_is_what_the_retrain_method_gives(tmp_path):
+    """One training path: the workspace's golden model and ``retrain`` run the same plan."""
+    from ftunlearn.experiments.workspace import Workspace
+    from ftunlearn.methods import unlearn
+
+    config = BenchConfig(dataset="digits", model="mlp:hidden=16,depth=1", forget="class:3",
+                         methods=("ft",), seeds=(2,), recipe=Recipe(epochs=1, batch_size=64),
+                         device="cpu", mia_extras=False)
+    workspace = Workspace(config, tmp_path / "cache")
+    reference = workspace.reference(2)
+    data, split = workspace.dataset, reference.split
+    retrained = unlearn(reference.original.model,
+                        (data.x_train[split.retain], data.y_train[split.retain]),
+                        (data.x_train[split.forget], data.y_train[split.forget]), "retrain",
+                        seed=2, device="cpu", recipe=config.recipe).model
+    golden = reference.golden.model.state_dict()
+    for name, value in retrained.state_dict().items():
+        assert torch.equal(value, golden[name]), name

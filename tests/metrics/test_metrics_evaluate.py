@@ -21,6 +21,7 @@ from ftunlearn.metrics import (
     mia_efficacy,
     model_outputs,
 )
+from ftunlearn.metrics.mia import mia_attack_accuracy
 
 N_CLASSES = 3
 SCALE = 4.0
@@ -34,6 +35,7 @@ EXPECTED_KEYS = {
     "MIA_entropy",
     "MIA_m_entropy",
     "MIA_loss",
+    "MIA_attack_acc",
     "loss_MIA",
     "forget_CE",
 }
@@ -122,6 +124,33 @@ def test_mia_keys_wire_the_pure_functions():
         seed=3,
     )
     assert metrics["loss_MIA"] == pytest.approx(expected_loss_mia)
+    expected_quality = mia_attack_accuracy(logits_r, y_r, dataset.x_test, dataset.y_test, seed=3)
+    assert metrics["MIA_attack_acc"] == pytest.approx(expected_quality)
+
+
+def test_class_wise_mia_non_members_can_be_the_kept_classes_only():
+    dataset = tiny_dataset()
+    forget = torch.nonzero(dataset.y_train == 2).flatten()
+    retain = torch.nonzero(dataset.y_train != 2).flatten()
+    split = StandInSplit(forget=forget, retain=retain, forgotten_classes=(2,))
+    kept = dataset.y_test != 2
+    whole = evaluate(identity_model(), dataset, split, seed=1, device="cpu")
+    only_kept = evaluate(identity_model(), dataset, split, seed=1, device="cpu",
+                         mia_non_members="kept-classes")
+    args = (dataset.x_train[retain], dataset.y_train[retain])
+    targets = (dataset.x_train[forget], dataset.y_train[forget])
+    for metrics, x_test, y_test in ((whole, dataset.x_test, dataset.y_test),
+                                    (only_kept, dataset.x_test[kept], dataset.y_test[kept])):
+        assert metrics["MIA"] == pytest.approx(mia_efficacy(*args, x_test, y_test, *targets,
+                                                            seed=1))
+        assert metrics["MIA_attack_acc"] == pytest.approx(
+            mia_attack_accuracy(*args, x_test, y_test, seed=1))
+    # a random split has no kept classes: the option changes nothing there
+    assert evaluate(identity_model(), dataset, RANDOM_SPLIT, device="cpu",
+                    mia_non_members="kept-classes") == evaluate(identity_model(), dataset,
+                                                                RANDOM_SPLIT, device="cpu")
+    with pytest.raises(UnlearnError, match="mia_non_members"):
+        evaluate(identity_model(), dataset, split, device="cpu", mia_non_members="train")
 
 
 def test_class_wise_split_measures_ta_on_kept_classes():
@@ -227,7 +256,7 @@ def test_extra_mia_features_can_be_left_out():
     metrics = evaluate(
         identity_model(), tiny_dataset(), RANDOM_SPLIT, device="cpu", extra_mia_features=()
     )
-    assert set(metrics) == {"UA", "RA", "TA", "MIA", "loss_MIA", "forget_CE"}
+    assert set(metrics) == {"UA", "RA", "TA", "MIA", "MIA_attack_acc", "loss_MIA", "forget_CE"}
     with pytest.raises(UnlearnError, match="unknown MIA feature"):
         evaluate(identity_model(), tiny_dataset(), RANDOM_SPLIT, extra_mia_features=("x",))
 

@@ -1,11 +1,14 @@
 """The per-example audit against an oracle ensemble (``ftunlearn audit``; docs/protocol.md).
 
-For model seeds j = 0..K−1: an original θ_o(j) on D, a golden θ_g(j) on D_r and, per method,
-θ_u(j) = method(θ_o(j)) with seed j (mode ``one-original``: one original, seed ``seed``, and K
-unlearning seeds). Held-out goldens with seeds K..2K−1 are scored as if they were unlearned:
-the null row, the noise floor every method is read against. The forget set is drawn once
-(split seed ``seed``). Every model goes through the checkpoint cache, so an interrupted audit
-resumes with every finished model.
+For j = 0..K−1: a golden θ_g(j) on D_r with seed j, an original θ_o(j) on D with seed
+UNLEARNED_SEED_OFFSET + j and, per method, θ_u(j) = method(θ_o(j)) with that same seed (mode
+``one-original``: one original, seed UNLEARNED_SEED_OFFSET + ``seed``, and the K unlearning
+seeds). Held-out goldens with seeds K..2K−1 are scored as if they were unlearned: the null row,
+the noise floor every method is read against. The unlearned ensemble's seeds are disjoint from
+both golden ensembles', so no unlearned model shares an initialisation or batch order with the
+golden it is compared with (``retrain`` is then an independent golden draw, like the null
+row). The forget set is drawn once (split seed ``seed``). Every model goes through the
+checkpoint cache, so an interrupted audit resumes with every finished model.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import json
 import logging
 import math
 import sqlite3
@@ -28,11 +32,13 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from torch import nn
 
+from ftunlearn.atomic import write_atomic
 from ftunlearn.data import make_split
 from ftunlearn.errors import UnlearnError
 from ftunlearn.experiments.cache import CachedModel
 from ftunlearn.experiments.catalog import is_reference
 from ftunlearn.experiments.config import BenchConfig
+from ftunlearn.experiments.report import AUDIT_FIGURE, AUDIT_SECTION
 from ftunlearn.experiments.workspace import Workspace
 from ftunlearn.methods import make_config
 from ftunlearn.methods.base import METHODS
@@ -50,6 +56,9 @@ CSV_COLUMNS = (
     "klom_p95_test",
 )
 ULIRA_SPLITS = 10
+UNLEARNED_SEED_OFFSET = 10_000
+"""Seed j of the unlearned ensemble (its original and the method) is this + j: fixed, not a
+function of K, so a larger audit reuses every model of a smaller one from the cache."""
 
 
 @dataclass(frozen=True)
@@ -252,6 +261,8 @@ def run_audit(
     stats.eps_resolution(k)
     if k < 4:
         raise UnlearnError(f"U-LiRA needs --ensemble K >= 4, got {k}")
+    if 2 * k > UNLEARNED_SEED_OFFSET:
+        raise UnlearnError(f"--ensemble K must be at most {UNLEARNED_SEED_OFFSET // 2}, got {k}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ens = _Ensembles(config, cache_dir or default_cache_dir(), seed, progress)
@@ -270,10 +281,12 @@ def run_audit(
     golden = _outputs([m.model for m in ens.goldens(seeds)], ens, rows_of)
     held_out = _outputs([m.model for m in ens.goldens(list(range(k, 2 * k)))], ens, rows_of)
     rows = {NULL_ROW: _score(NULL_ROW, k, held_out, golden, seed)}
-    originals = ens.originals(seeds) if mode == "seeds" else ens.originals([seed]) * k
+    own = [UNLEARNED_SEED_OFFSET + j for j in seeds]
+    originals = (ens.originals(own) if mode == "seeds"
+                 else ens.originals([UNLEARNED_SEED_OFFSET + seed]) * k)
     for method in config.methods:
         log.info("audit: %s x %d", method, k)
-        models = ens.unlearned(method, originals, seeds)
+        models = ens.unlearned(method, originals, own)
         rows[method] = _score(method, k, _outputs(models, ens, rows_of), golden, seed)
     passed, verdict = null_verdict(rows)
     outcome = AuditOutcome(rows, forget_rows, passed, verdict, out)
@@ -331,11 +344,18 @@ def _figure(outcome: AuditOutcome, out: Path) -> bytes:
     png = io.BytesIO()
     figure.savefig(png, format="png", dpi=150)
     figure.savefig(out / "audit_epsilon.svg", format="svg")
-    (out / "audit_epsilon.png").write_bytes(png.getvalue())
+    (out / AUDIT_FIGURE).write_bytes(png.getvalue())
     return png.getvalue()
 
 
-def _table(outcome: AuditOutcome) -> tuple[list[str], list[list[str]]]:
+def audit_title(outcome: AuditOutcome) -> str:
+    null = outcome.rows[NULL_ROW].values
+    return (f"ftunlearn audit: K = {null['K']}, {outcome.examples.size} forget examples, "
+            f"resolution limit {null['eps_resolution']}")
+
+
+def table_cells(outcome: AuditOutcome) -> tuple[list[str], list[list[str]]]:
+    """The audit table's header and formatted rows (audit.md, audit.html, the terminal)."""
     header = ["method", "F", "final", "U-LiRA AUC", "U-LiRA acc", "TPR@1%FPR", "TPR@5%FPR",
               "KLOM P95 forget", "KLOM P95 retain", "KLOM P95 test"]
     body = []
@@ -353,9 +373,14 @@ def _table(outcome: AuditOutcome) -> tuple[list[str], list[list[str]]]:
 def _ranking(outcome: AuditOutcome) -> str:
     if not outcome.null_passed:
         return "unreliable at this K: methods are not ranked."
-    ranked = sorted((n for n in outcome.rows if n != NULL_ROW),
+    ranked = sorted((n for n in outcome.rows if n != NULL_ROW and not is_reference(n)),
                     key=lambda n: -outcome.rows[n].values["forget_score"])
-    return "Ranking by F (higher is closer to the golden ensemble): " + ", ".join(ranked) + "."
+    references = [n for n in outcome.rows if is_reference(n)]
+    text = "Ranking by F (higher is closer to the golden ensemble): " + ", ".join(ranked) + "."
+    if references:  # retrain is the golden procedure: a check of the audit, not a candidate
+        text += (" Not ranked (reference, expected to score like the null row): "
+                 f"{', '.join(references)}.")
+    return text
 
 
 def _write_report(outcome: AuditOutcome, config: BenchConfig, mode: str, png: bytes) -> None:
@@ -364,14 +389,19 @@ def _write_report(outcome: AuditOutcome, config: BenchConfig, mode: str, png: by
     intro = (f"{config.dataset} / {config.model} / forget {config.forget}; K = {k} models per "
              f"ensemble (mode {mode}), {outcome.examples.size} forget examples. Resolution "
              f"limit ceil(ln(K−1)) = {null['eps_resolution']}. The null row scores held-out "
-             f"goldens (seeds {k}..{2 * k - 1}) as if unlearned; U-LiRA is the mean over "
+             f"goldens (seeds {k}..{2 * k - 1}) as if unlearned, against the goldens of seeds "
+             f"0..{k - 1}; {'originals and ' if mode == 'seeds' else ''}methods use seeds "
+             f"{UNLEARNED_SEED_OFFSET}..{UNLEARNED_SEED_OFFSET + k - 1}. U-LiRA is the mean over "
              f"{ULIRA_SPLITS} shadow/target splits (± their std); balanced accuracy at LLR "
              "threshold 0.")
-    header, body = _table(outcome)
+    header, body = table_cells(outcome)
+    section = {"intro": intro, "verdict": outcome.verdict, "ranking": _ranking(outcome),
+               "header": header, "rows": body, "figure": AUDIT_FIGURE}
+    write_atomic(outcome.out_dir / AUDIT_SECTION, json.dumps(section, indent=1).encode())
     md = ["# Per-example audit", "", intro, "", outcome.verdict, "", _ranking(outcome), "",
           "| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     md += ["| " + " | ".join(row) + " |" for row in body]
-    md += ["", "![per-example ε](audit_epsilon.png)", ""]
+    md += ["", f"![per-example ε]({AUDIT_FIGURE})", ""]
     (outcome.out_dir / "audit.md").write_text("\n".join(md))
     from ftunlearn.experiments.html import _STYLE
 

@@ -15,11 +15,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "audit",
         help="per-example audit of methods against an ensemble of golden models",
         description=(
-            "Train (or take from the cache) K originals, K goldens and K unlearned models per "
-            "method, plus K held-out goldens (seeds K..2K-1) scored as the null row, and score "
+            "Train (or take from the cache) K goldens (seeds 0..K-1), K originals and K "
+            "unlearned models per method (seeds 10000..10000+K-1, disjoint from the goldens'), "
+            "plus K held-out goldens (seeds K..2K-1) scored as the null row, and score "
             "every forget example: epsilon and the forget score F, U-LiRA, KLOM. Writes "
             "OUT/audit.csv, audit.md, audit.html, audit_epsilon.png/.svg, audit_examples.npy "
-            "and the table audit_examples of OUT/results.sqlite. Precedence: --preset, then "
+            "and the table audit_examples of OUT/results.sqlite, then prints the table. "
+            "Precedence: --preset, then "
             "--config, then the flags."
         ),
     )
@@ -57,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ftunlearn.cli import _bench_configs
     from ftunlearn.experiments.audit import run_audit
+    from ftunlearn.experiments.terminal import print_audit_table
 
     if args.threads is not None:
         if args.threads < 1:
@@ -68,10 +71,6 @@ def run(args: argparse.Namespace) -> int:
         outcome = run_audit(config, out_dir, args.ensemble, mode=args.mode,
                             examples=args.examples, seed=args.seed, cache_dir=args.cache_dir,
                             progress=not args.no_progress)
-        print(outcome.verdict)
-        for name, row in outcome.rows.items():
-            v = row.values
-            print(f"  {name:10s} F {v['forget_score']:.3f}  final {v['final_score']:.3f}  "
-                  f"U-LiRA AUC {v['ulira_auc']:.2f}  KLOM P95 forget {v['klom_p95_forget']:.2f}")
+        print_audit_table(outcome)
         print(f"report: {out_dir / 'audit.md'}  {out_dir / 'audit.html'}")
     return 0

@@ -12,13 +12,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from ftunlearn.errors import UnlearnError
-from ftunlearn.experiments.store import GOLDEN_METHOD
-
-ORIGINAL_METHOD = "original"
-"""The pseudo-method whose rows hold the original model (before unlearning)."""
-
-PSEUDO_METHODS = (GOLDEN_METHOD, ORIGINAL_METHOD)
-"""Rows that are models of the run rather than unlearning methods, listed first."""
+from ftunlearn.experiments.pseudo import pseudo_method
 
 DIRECTION_WORDS = {
     "golden": "closer to golden is better",
@@ -50,8 +44,9 @@ def method_order() -> tuple[str, ...]:
 
 def is_reference(method: str) -> bool:
     """A retraining reference (the golden row or a method registered ``reference=True``)."""
-    if method == GOLDEN_METHOD:
-        return True
+    pseudo = pseudo_method(method)
+    if pseudo is not None:
+        return pseudo.reference
     from ftunlearn.methods.base import METHODS
 
     try:

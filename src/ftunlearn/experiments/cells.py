@@ -23,9 +23,9 @@ import sklearn
 import torch
 
 import ftunlearn
-from ftunlearn.experiments.catalog import ORIGINAL_METHOD
-from ftunlearn.experiments.config import GOLDEN, BenchConfig, digest
+from ftunlearn.experiments.config import BenchConfig, digest
 from ftunlearn.experiments.identity import RunIdentity
+from ftunlearn.experiments.pseudo import PSEUDO_METHODS, pseudo_method
 from ftunlearn.experiments.store import CellResult
 from ftunlearn.experiments.workspace import Workspace
 from ftunlearn.methods import make_config, unlearn
@@ -75,8 +75,7 @@ def plan_cells(config: BenchConfig, identity: RunIdentity | None = None) -> list
 
     cells = []
     for seed in config.seeds:
-        cells.append(cell(GOLDEN, seed, {}))
-        cells.append(cell(ORIGINAL_METHOD, seed, {}))  # before unlearning (reports' helper)
+        cells.extend(cell(pseudo.name, seed, {}) for pseudo in PSEUDO_METHODS)
         cells.extend(cell(method, seed, resolved[method]) for method in config.methods)
     return cells
 
@@ -126,10 +125,10 @@ def run_cell(
     try:
         reference = workspace.reference(cell.seed)
         retrain_seconds = reference.golden.train_seconds
-        if cell.method == GOLDEN:
-            model, seconds = reference.golden.model, retrain_seconds
-        elif cell.method == ORIGINAL_METHOD:
-            model, seconds = reference.original.model, 0.0
+        pseudo = pseudo_method(cell.method)
+        if pseudo is not None:
+            model = getattr(reference, pseudo.role).model
+            seconds = retrain_seconds if pseudo.reference else 0.0
         else:
             epochs = int(cell.hyperparameters.get("epochs", config.recipe.epochs))
 
@@ -152,7 +151,7 @@ def run_cell(
         metrics = evaluate(
             model, workspace.dataset, reference.split, golden=reference.golden_outputs,
             seed=cell.seed, device=config.device, rte_seconds=seconds,
-            retrain_seconds=retrain_seconds, extra_mia_features=workspace.extra_mia_features,
+            retrain_seconds=retrain_seconds, **workspace.evaluation_options,
         )
         eval_seconds = time.perf_counter() - eval_started
     except KeyboardInterrupt:

@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ftunlearn.errors import UnlearnError
+from ftunlearn.experiments.pseudo import PSEUDO_METHODS
 from ftunlearn.methods.base import METHODS
+from ftunlearn.metrics.registry import NonMembers
 from ftunlearn.params import Params
 from ftunlearn.training import Recipe
 
@@ -20,8 +22,6 @@ def all_methods() -> tuple[str, ...]:
     """Every registered method, in registry order (what ``--methods all`` means)."""
     return METHODS.names()
 
-GOLDEN = "golden"
-"""The pseudo-method whose rows hold the golden model's own metrics."""
 
 
 @dataclass(frozen=True)
@@ -43,22 +43,49 @@ class BenchConfig(Params):
     mia_extras: bool = True
     """Also report MIA with the entropy, modified-entropy and loss features (each costs one more
     SVC fit: seconds per cell at Fashion-MNIST size)."""
+    mia_non_members: NonMembers = "test"
+    """Class-wise splits: the MIA attacks' non-members, the whole test set (default: the
+    forget set's true non-members are unseen samples of every class) or only the kept classes'
+    test samples (the reference code's choice)."""
     original_weights: str | None = None
     """The user's trained weights (``.safetensors`` or a ``.pt`` state dict) used as the original
     of every seed instead of training one; the golden models are still trained with the recipe."""
+    tuning: Mapping[str, Any] = field(default_factory=dict)
+    """The ``[tuning]`` table of a config written by ``ftunlearn tune`` (its ``seeds`` were
+    tuned on, so a report on them is refused unless ``allow_tuning_seeds``)."""
+    allow_tuning_seeds: bool = False
+    """Debugging only: run on tuning seeds anyway (the report marks itself)."""
 
     def check(self) -> None:
         if not self.methods:
             self.fail("no methods to run: give --methods a comma-separated list")
         if len(set(self.methods)) != len(self.methods):
             self.fail(f"a method is listed twice in {list(self.methods)}")
-        if GOLDEN in self.methods:
-            self.fail(f"{GOLDEN!r} is always evaluated; do not list it as a method")
+        listed = [m for m in self.methods if m in PSEUDO_METHODS]
+        if listed:
+            self.fail(f"{listed} are always evaluated; do not list them as methods")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             self.fail(f"seeds must be distinct and at least one, got {list(self.seeds)}")
         stray = sorted(set(self.hyperparameters) - set(self.methods))
         if stray:
             self.fail(f"hyperparameters given for methods not run: {stray}")
+        reused = sorted(set(self.seeds) & set(tuning_seeds(self.tuning)))
+        if reused and not self.allow_tuning_seeds:
+            self.fail(f"seeds {reused} were used to tune these hyperparameters (the [tuning] "
+                      f"table: {list(tuning_seeds(self.tuning))}); report on other seeds, e.g. "
+                      "--seeds 0,1,2 or a seeds list without them (--allow-tuning-seeds runs "
+                      "anyway, for debugging only)")
+
+    def to_dict(self) -> dict[str, Any]:
+        """As :meth:`Params.to_dict`, without the tuning keys when unset (so runs without a
+        tuned config store the configuration they always did); ``allow_tuning_seeds`` is kept
+        only when it let tuning seeds run, which the report then says."""
+        values = super().to_dict()
+        if not self.tuning:
+            values.pop("tuning")
+        if not (self.allow_tuning_seeds and set(self.seeds) & set(tuning_seeds(self.tuning))):
+            values.pop("allow_tuning_seeds")
+        return values
 
     def base(self) -> dict[str, Any]:
         """What every cell of the run shares: changing it makes a different run."""
@@ -66,6 +93,12 @@ class BenchConfig(Params):
             "dataset": self.dataset, "model": self.model, "forget": self.forget,
             "recipe": self.recipe.to_dict(), "mia_extras": self.mia_extras,
         }
+
+def tuning_seeds(tuning: Mapping[str, Any]) -> tuple[int, ...]:
+    """The seeds a ``[tuning]`` table says were tuned on (none when absent)."""
+    seeds = tuning.get("seeds", ()) if isinstance(tuning, Mapping) else ()
+    return tuple(s for s in seeds if isinstance(s, int)) if isinstance(seeds, list | tuple) else ()
+
 
 def digest(data: Mapping[str, Any]) -> str:
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)

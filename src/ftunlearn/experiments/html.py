@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from html import escape
 from typing import TYPE_CHECKING
 
-from ftunlearn.experiments.catalog import PSEUDO_METHODS
+from ftunlearn.experiments.pseudo import PSEUDO_METHODS
 
 if TYPE_CHECKING:
     from ftunlearn.experiments.report import ReportContent, Table
@@ -54,6 +54,15 @@ def render_html(content: ReportContent, images: Mapping[str, bytes]) -> str:
     parts += [f'<p class="note">{escape(note)}</p>' for note in content.notes]
     if content.paired is not None:
         parts += ["<h2>Paired comparison with plain fine-tuning</h2>", _table(content.paired)]
+    if content.audit is not None:
+        audit = content.audit
+        parts += ["<h2>Per-example audit</h2>", f"<p>{escape(audit.intro)}</p>",
+                  f'<p class="note"><strong>{escape(audit.verdict)}</strong></p>',
+                  f"<p>{escape(audit.ranking)}</p>", _table(audit.table)]
+        if audit.figure is not None and audit.figure in images:
+            data = base64.b64encode(images[audit.figure]).decode("ascii")
+            parts.append(f'<figure><img alt="per-example epsilon" src="data:image/png;base64,'
+                         f'{data}"><figcaption>Per-example ε</figcaption></figure>')
     if content.other_metrics is not None:
         parts += ["<h2>Other metrics</h2>", _table(content.other_metrics)]
     if content.definitions:

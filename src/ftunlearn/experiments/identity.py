@@ -15,8 +15,8 @@ from typing import Any
 
 import ftunlearn
 from ftunlearn.data import Dataset, load_dataset, make_split
-from ftunlearn.experiments.catalog import ORIGINAL_METHOD, PSEUDO_METHODS
-from ftunlearn.experiments.config import GOLDEN, BenchConfig, digest
+from ftunlearn.experiments.config import BenchConfig, digest
+from ftunlearn.experiments.pseudo import pseudo_method
 from ftunlearn.methods.base import METHODS
 from ftunlearn.models import build_model
 from ftunlearn.models.registry import model_fingerprint
@@ -35,13 +35,10 @@ def resolved_data_dir(data_dir: str | Path | None) -> str | None:
 
 def method_version(name: str) -> str:
     """A method's numerics version (bumped when its results change); golden has retrain's."""
-    if name == GOLDEN:
-        name = _reference_method()
-    elif name in PSEUDO_METHODS:
-        return "1"  # a model of the run (the original): no method code, ftunlearn's version
-    if name == ORIGINAL_METHOD:
-        return "1"  # no method runs: the row is the original model itself
-    return METHODS.get(name).version
+    pseudo = pseudo_method(name)
+    if pseudo is not None and not pseudo.reference:
+        return "1"  # no method runs: the row is the model itself, under ftunlearn's version
+    return METHODS.get(_reference_method() if pseudo is not None else name).version
 
 
 def config_model_fingerprint(config: BenchConfig, dataset: Dataset) -> str:
@@ -87,6 +84,15 @@ class RunIdentity:
                 "splits": {str(seed): fp for seed, fp in self.splits.items()}}
 
 
+def _weights_digest(path: str | None) -> str | None:
+    """The user's original weights by content (the same file moved is the same input)."""
+    if path is None:
+        return None
+    from ftunlearn.checkpoints import sha256_of
+
+    return f"sha256:{sha256_of(path)}"
+
+
 def run_identity(config: BenchConfig, dataset: Dataset | None = None) -> RunIdentity:
     """Load (unless given) the dataset, build the model and draw every seed's split."""
     if dataset is None:
@@ -95,6 +101,8 @@ def run_identity(config: BenchConfig, dataset: Dataset | None = None) -> RunIden
         **training_inputs(config, dataset, config_model_fingerprint(config, dataset)),
         "forget": config.forget,
         "mia_extras": config.mia_extras,
+        "mia_non_members": config.mia_non_members,
+        "original_weights": _weights_digest(config.original_weights),
     }
     splits = {seed: make_split(dataset, config.forget, seed=seed).fingerprint
               for seed in config.seeds}

@@ -27,12 +27,11 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import LogFormatter
 
 from ftunlearn.experiments.catalog import (
-    ORIGINAL_METHOD,
     is_reference,
     method_order,
     metric_info,
 )
-from ftunlearn.experiments.store import GOLDEN_METHOD
+from ftunlearn.experiments.pseudo import pseudo_method
 from ftunlearn.registry import Registry
 
 if TYPE_CHECKING:
@@ -58,16 +57,13 @@ PNG_DPI = 200
 FIGURE_SIZE = (7.2, 4.4)
 
 _MARKERS = ("o", "s", "^", "D", "v", "P", "<", ">", "h", "p", "d", "8")
-_GOLDEN_STYLE = {"color": "black", "marker": "*", "markersize": 13}
-_ORIGINAL_STYLE = {"color": "dimgray", "marker": "X", "markersize": 9}
 
 
 def method_style(method: str) -> dict[str, object]:
     """The colour and marker of ``method``, the same in every figure and run."""
-    if method == GOLDEN_METHOD:
-        return dict(_GOLDEN_STYLE)
-    if method == ORIGINAL_METHOD:
-        return dict(_ORIGINAL_STYLE)
+    pseudo = pseudo_method(method)
+    if pseudo is not None:
+        return dict(pseudo.style)
     order = method_order()
     # unregistered (plug-in) methods get a slot from a stable hash of their name
     index = order.index(method) if method in order else len(order) + zlib.crc32(method.encode())
@@ -79,11 +75,8 @@ def method_style(method: str) -> dict[str, object]:
 
 
 def _label(method: str) -> str:
-    if method == GOLDEN_METHOD:
-        return "golden (retrained on D_r)"
-    if method == ORIGINAL_METHOD:
-        return "original (before unlearning)"
-    return method
+    pseudo = pseudo_method(method)
+    return method if pseudo is None else pseudo.label
 
 
 def run_title(summary: RunSummary) -> str:
@@ -230,7 +223,7 @@ def _draw_avg_gap_vs_rte(axes: Axes, summary: RunSummary) -> bool:
     for method in summary.methods:
         stat = method.stats.get("avg_gap")
         rte = method.stats.get("rte_seconds")
-        if method.method == ORIGINAL_METHOD and stat is not None and (rte is None or rte.mean <= 0):
+        if method.is_pseudo and stat is not None and (rte is None or rte.mean <= 0):
             axes.axhline(stat.mean, linestyle=":", linewidth=1.2, label=_label(method.method),
                          color=method_style(method.method)["color"])
     axes.set_xscale("log")

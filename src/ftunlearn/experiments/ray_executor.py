@@ -36,8 +36,9 @@ from ftunlearn.experiments.cells import (
     run_cell,
     software_versions,
 )
-from ftunlearn.experiments.config import GOLDEN, BenchConfig
+from ftunlearn.experiments.config import BenchConfig
 from ftunlearn.experiments.executors import ExecutorOptions, register_executor
+from ftunlearn.experiments.pseudo import pseudo_method
 from ftunlearn.experiments.store import CellResult
 from ftunlearn.experiments.workspace import Reference, Workspace
 from ftunlearn.methods import method_class
@@ -260,7 +261,8 @@ class RayExecutor:
         try:
             return self.ray.get(ref)
         except self.ray.exceptions.RayError as error:
-            what = "golden row" if cell.method == GOLDEN else f"cell {cell.method}"
+            what = (f"{cell.method} row" if pseudo_method(cell.method) is not None
+                    else f"cell {cell.method}")
             log.debug("%s seed %d returned no result: %s", what, cell.seed, error)
             return lost_cell(config, cell, submitted_at,
                              _describe(self.ray, error, self.max_retries))

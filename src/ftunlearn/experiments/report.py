@@ -24,7 +24,6 @@ from ftunlearn.errors import UnlearnError
 from ftunlearn.experiments import report_guard
 from ftunlearn.experiments.catalog import (
     DIRECTION_WORDS,
-    PSEUDO_METHODS,
     is_reference,
     metric_info,
 )
@@ -39,7 +38,8 @@ from ftunlearn.experiments.intervals import (
     t_interval,
 )
 from ftunlearn.experiments.plots import FORMATS, PLOT_FILES, PLOT_TITLES, render_plots
-from ftunlearn.experiments.store import GOLDEN_METHOD, RESULTS_FILENAME, CellResult, ResultStore
+from ftunlearn.experiments.pseudo import GOLDEN, PSEUDO_METHODS
+from ftunlearn.experiments.store import RESULTS_FILENAME, CellResult, ResultStore
 
 PRIMARY_METRICS = ("UA", "RA", "TA", "MIA", "avg_gap", "forget_loss_gap", "rte_seconds")
 METRIC_LABELS = {
@@ -57,6 +57,9 @@ BEST_MARK = "★"
 SUMMARY_CSV = "summary.csv"
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
+AUDIT_SECTION = "audit_section.json"
+"""Written by ``ftunlearn audit`` (or ``bench --audit``) next to audit.csv: the report shows it."""
+AUDIT_FIGURE = "audit_epsilon.png"
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,7 @@ class MethodSummary:
 
     @property
     def is_golden(self) -> bool:
-        return self.method == GOLDEN_METHOD
+        return self.method == GOLDEN
 
     @property
     def is_pseudo(self) -> bool:
@@ -163,6 +166,34 @@ class Table:
 
 
 @dataclass(frozen=True)
+class AuditSection:
+    """The per-example audit of the run's folder, as the audit wrote it (audit_section.json)."""
+
+    intro: str
+    verdict: str
+    ranking: str
+    table: Table
+    figure: str | None
+    """The ε figure's file name in the run folder, when it is there."""
+
+
+def read_audit_section(run_dir: Path) -> AuditSection | None:
+    """The audit section of ``run_dir``, or ``None`` when no audit ran there."""
+    path = run_dir / AUDIT_SECTION
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+        table = Table(tuple(data["header"]), tuple(tuple(r) for r in data["rows"]))
+        figure = data.get("figure")
+        return AuditSection(data["intro"], data["verdict"], data["ranking"], table,
+                            figure if figure and (run_dir / figure).is_file() else None)
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise UnlearnError(f"{path} is not an audit section ({error}); run `ftunlearn audit` "
+                           "into this folder again or remove the file") from error
+
+
+@dataclass(frozen=True)
 class ReportContent:
     """The formatted pieces shared by the Markdown and HTML renderings."""
 
@@ -184,6 +215,7 @@ class ReportContent:
     paired: Table | None = None
     downloads: tuple[str, ...] = ()
     """Files next to the report (exports and the figures' SVG/PDF)."""
+    audit: AuditSection | None = None
 
 
 def summarize(results: Iterable[CellResult], *, source: str = "the given results") -> RunSummary:
@@ -203,8 +235,8 @@ def summarize(results: Iterable[CellResult], *, source: str = "the given results
     for cell in finished:
         by_method.setdefault(cell.method, []).append(cell)
     # stable: golden, original, then first-seen
-    order = sorted(by_method, key=lambda m: PSEUDO_METHODS.index(m) if m in PSEUDO_METHODS
-                   else len(PSEUDO_METHODS))
+    pseudo = PSEUDO_METHODS.names()
+    order = sorted(by_method, key=lambda m: pseudo.index(m) if m in pseudo else len(pseudo))
     methods = tuple(_summarize_method(m, by_method[m], source) for m in order)
     configuration, varying = _common_items(c.config for c in finished)
     versions, _ = _common_items(c.versions for c in finished)
@@ -290,7 +322,7 @@ def _with_gap_without_mia(cells: Sequence[CellResult]) -> list[CellResult]:
     from ftunlearn.metrics.registry import avg_gap_keys
 
     keys = tuple(k for k in avg_gap_keys() if k != MIA)
-    golden = {c.seed: c.metrics for c in cells if c.method == GOLDEN_METHOD}
+    golden = {c.seed: c.metrics for c in cells if c.method == GOLDEN}
     out = []
     for cell in cells:
         reference = golden.get(cell.seed)
@@ -381,6 +413,7 @@ def write_report(
     content = report_content(summary, tuple(n for n in PLOT_FILES if n in images),
                              downloads=tuple(p.name for p in exports.values()),
                              figure_formats=figure_formats)
+    content = dataclasses.replace(content, audit=read_audit_section(run_dir))
     paths = ReportPaths(
         summary_csv=run_dir / SUMMARY_CSV,
         report_md=run_dir / REPORT_MD,
@@ -391,6 +424,8 @@ def write_report(
     write_atomic(paths.summary_csv, summary_csv_text(summary).encode())
     write_atomic(paths.report_md, render_markdown(content).encode())
     pngs = {PLOT_FILES[n]: data["png"] for n, data in images.items()}
+    if content.audit is not None and content.audit.figure is not None:
+        pngs[content.audit.figure] = (run_dir / content.audit.figure).read_bytes()
     write_atomic(paths.report_html, render_html(content, pngs).encode())
     report_guard.write_record(run_dir, record)
     return paths
@@ -577,6 +612,9 @@ def protocol_items(summary: RunSummary) -> list[tuple[str, str]]:
 
 def verdict_notes(summary: RunSummary) -> list[str]:
     notes = []
+    if summary.configuration.get("allow_tuning_seeds"):
+        notes.append("tuning seeds reused: for debugging only (the hyperparameters were tuned on "
+                     "seeds this report shows; docs/tuning.md).")
     if summary.best:
         notes.append(f"{BEST_MARK} {', '.join(summary.best)}: the lowest mean Avg Gap, with a 95 % "
                      "interval clear of the runner-up's.")
@@ -671,6 +709,12 @@ def render_markdown(content: ReportContent) -> str:
     if content.paired is not None:
         lines += ["", "## Paired comparison with plain fine-tuning", ""]
         lines += _markdown_table(content.paired)
+    if content.audit is not None:
+        audit = content.audit
+        lines += ["", "## Per-example audit", "", audit.intro, "", audit.verdict, "",
+                  audit.ranking, "", *_markdown_table(audit.table)]
+        if audit.figure is not None:
+            lines += ["", f"![per-example ε]({audit.figure})"]
     if content.other_metrics is not None:
         lines += ["", "## Other metrics", "", *_markdown_table(content.other_metrics)]
     if content.definitions:

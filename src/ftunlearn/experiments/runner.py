@@ -94,6 +94,10 @@ def preflight(config: BenchConfig, *, check_device: bool = True) -> None:
     # one dry forward pass, so that a model that cannot fit the data fails here, not per cell
     model = build_model(config.model, data.input_shape, data.num_classes, seed=0)
     check_model(model, data.x_train[0], data.num_classes, config.model)
+    if config.original_weights is not None:
+        from ftunlearn.checkpoints import load
+
+        load(config.original_weights, lambda: model)  # its layout must fit the model spec
     if check_device:
         resolve_device(config.device)
 

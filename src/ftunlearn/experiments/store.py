@@ -22,7 +22,6 @@ from ftunlearn.errors import UnlearnError
 RESULTS_FILENAME = "results.sqlite"
 SCHEMA_VERSION = 1
 CELL_STATUSES = ("ok", "failed")
-GOLDEN_METHOD = "golden"
 REQUIRED_TABLES = ("meta", "cells", "metric", "cell_metric")
 
 _SCHEMA = """

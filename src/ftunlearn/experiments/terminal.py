@@ -1,4 +1,5 @@
-"""The main results table in a terminal (rich), printed when `bench` finishes."""
+"""The main results table in a terminal (rich), printed when `bench` finishes, and the audit's
+table, printed when `audit` (or `bench --audit`) finishes."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
+    from ftunlearn.experiments.audit import AuditOutcome
     from ftunlearn.experiments.report import RunSummary
 
 TERMINAL_METRICS = ("UA", "RA", "TA", "MIA", "avg_gap", "rte_seconds")
 PIPE_WIDTH = 120
+AUDIT_PIPE_WIDTH = 150  # the audit's ten columns with their ± spreads need more than 120
 
 
 def main_table(summary: RunSummary) -> Table:
@@ -38,12 +41,36 @@ def main_table(summary: RunSummary) -> Table:
     return table
 
 
-def print_main_table(summary: RunSummary, file: IO[str] | None = None,
-                     width: int | None = None) -> None:
-    """Print the table to ``file`` (stdout by default); colours only on a terminal, and a wide
-    enough page for every column when the output is a file or pipe."""
+def audit_table(outcome: AuditOutcome) -> Table:
+    """The audit's table (audit.md's columns), the null row dimmed, its verdict as caption."""
+    from ftunlearn.experiments.audit import NULL_ROW, audit_title, table_cells
+
+    header, body = table_cells(outcome)
+    table = Table(title=audit_title(outcome), caption=outcome.verdict)
+    table.add_column(header[0], style="bold", no_wrap=True)
+    for name in header[1:]:
+        table.add_column(name, justify="right", no_wrap=True)
+    for row in body:
+        table.add_row(*row, style="dim" if row[0] == NULL_ROW else None)
+    return table
+
+
+def _console(file: IO[str] | None, width: int | None, pipe_width: int = PIPE_WIDTH) -> Console:
+    """Colours only on a terminal, and a wide enough page for every column when the output is a
+    file or pipe."""
     stream = file if file is not None else sys.stdout
     if width is None and not stream.isatty():
-        width = PIPE_WIDTH
-    console = Console(file=stream, width=width, highlight=False)
-    console.print(main_table(summary))
+        width = pipe_width
+    return Console(file=stream, width=width, highlight=False)
+
+
+def print_main_table(summary: RunSummary, file: IO[str] | None = None,
+                     width: int | None = None) -> None:
+    """Print the table to ``file`` (stdout by default)."""
+    _console(file, width).print(main_table(summary))
+
+
+def print_audit_table(outcome: AuditOutcome, file: IO[str] | None = None,
+                      width: int | None = None) -> None:
+    """Print the audit's table to ``file`` (stdout by default)."""
+    _console(file, width, AUDIT_PIPE_WIDTH).print(audit_table(outcome))

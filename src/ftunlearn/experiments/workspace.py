@@ -19,9 +19,11 @@ from ftunlearn.data import Dataset, Split, load_dataset, make_split
 from ftunlearn.experiments.cache import CachedModel, CheckpointCache
 from ftunlearn.experiments.config import BenchConfig
 from ftunlearn.experiments.identity import config_model_fingerprint, training_inputs
+from ftunlearn.methods.base import Context, Samples
+from ftunlearn.methods.finetune import from_scratch
 from ftunlearn.metrics.evaluate import EXTRA_MIA_FEATURES, ModelOutputs, model_outputs
 from ftunlearn.models import build_model
-from ftunlearn.training import TensorBatches, fit
+from ftunlearn.training import resolve_device
 
 
 @dataclass(frozen=True)
@@ -46,8 +48,10 @@ class Workspace:
         self._model_fingerprint: str | None = None
 
     @property
-    def extra_mia_features(self) -> tuple[str, ...]:
-        return EXTRA_MIA_FEATURES if self.config.mia_extras else ()
+    def evaluation_options(self) -> dict[str, object]:
+        """The run's protocol choices, as ``evaluate``/``model_outputs`` keywords."""
+        return {"extra_mia_features": EXTRA_MIA_FEATURES if self.config.mia_extras else (),
+                "mia_non_members": self.config.mia_non_members}
 
     @property
     def dataset(self) -> Dataset:
@@ -80,11 +84,12 @@ class Workspace:
         x, y = data.x_train, data.y_train
         if indices is not None:
             x, y = x[indices], y[indices]
-        batches = TensorBatches(x, y, batch_size=self.config.recipe.batch_size)
+        plan = from_scratch(Samples(x, y), self.config.recipe, desc, initialised=True)
+        context = Context(seed=seed, device=resolve_device(self.config.device),
+                          recipe=self.config.recipe, progress=self.progress)
 
         def train(model: nn.Module) -> None:
-            fit(model, batches, self.config.recipe, seed=seed, device=self.config.device,
-                progress=self.progress, desc=desc)
+            plan.run(model, context)
 
         return train
 
@@ -113,7 +118,7 @@ class Workspace:
             )
             outputs = model_outputs(
                 golden.model, self.dataset, split, seed=seed, device=self.config.device,
-                extra_mia_features=self.extra_mia_features,
+                **self.evaluation_options,
             )
             self._references[seed] = Reference(split, original, golden, outputs)
         return self._references[seed]

@@ -20,6 +20,7 @@ from ftunlearn.methods.common import TrainingHyperparameters, batches_of
 from ftunlearn.methods.plan import FitPlan
 from ftunlearn.params import Count, Positive, Range
 from ftunlearn.training import Batch, ZippedBatches, cross_entropy_loss
+from ftunlearn.tuning import space as search
 
 
 def forget_ascent_loss(model: nn.Module, batch: Batch) -> torch.Tensor:
@@ -71,6 +72,11 @@ class GradientAscent(Unlearner):
 
     name = "ga"
     Config = GradientAscentConfig
+    search_space = (
+        search.learning_rate(1e-5, 1e-2, "ascent is unbounded: the "
+                             "usable rate is lower than fine-tuning's (default 1e-4)"),
+        search.epochs(),
+    )
     summary = "gradient ascent on the forget set: minimise −CE(θ; D_f)"
 
     def run(
@@ -114,6 +120,12 @@ class NegGradPlus(Unlearner):
 
     name = "neggrad+"
     Config = NegGradPlusConfig
+    search_space = (
+        search.learning_rate(),
+        search.epochs(),
+        search.uniform("beta", 0.5, 1.0, "the retain loss's weight: below 0.5 ascent "
+                       "dominates and the model collapses; 1 is plain fine-tuning"),
+    )
     summary = "β·CE(θ; D_r) − (1−β)·CE(θ; D_f), one retain and one forget batch per step"
 
     def run(

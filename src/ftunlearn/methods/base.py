@@ -36,6 +36,7 @@ from ftunlearn.training import Recipe, resolve_device
 
 if typing.TYPE_CHECKING:
     from ftunlearn.methods.plan import FitPlan
+    from ftunlearn.tuning.space import Dimension
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,8 @@ class Unlearner(ABC):
     needs_recipe: ClassVar[bool] = False
     """True for methods that train from scratch with ``Context.recipe`` (``unlearn`` then
     refuses to run without an explicit recipe rather than train on a guessed one)."""
+    search_space: ClassVar[tuple[Dimension, ...]] = ()
+    """What ``ftunlearn tune`` searches (``ftunlearn.tuning.space``); empty: not tunable."""
 
     def __init__(self, config: Hyperparameters | None = None) -> None:
         self.config = config if config is not None else self.Config()
@@ -128,6 +131,12 @@ class MethodEntry:
     def version(self) -> str:
         """Bumped when the method's numbers change, so stored results of older code re-run."""
         return str(self.cls.version)
+
+    @property
+    def search_space(self) -> tuple[Dimension, ...]:
+        """The dimensions ``ftunlearn tune`` searches (empty for references such as
+        ``retrain``)."""
+        return tuple(self.cls.search_space)
 
 
 METHODS: Registry[MethodEntry] = Registry("method")

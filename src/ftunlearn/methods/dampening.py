@@ -35,6 +35,7 @@ from ftunlearn.methods.influence import (
 )
 from ftunlearn.params import Count, Positive
 from ftunlearn.training import eval_mode
+from ftunlearn.tuning import space as search
 
 
 def fisher_diagonal(model: nn.Module, samples: SampleSet | Sequence[SampleSet], batch_size: int,
@@ -118,6 +119,12 @@ class SelectiveSynapticDampening(Unlearner):
     name = "ssd"
     trains = False
     Config = DampeningConfig
+    search_space = (
+        search.log_uniform("alpha", 1.0, 100.0, "selection threshold: a "
+                           "decade either side of the paper's 10"),
+        search.log_uniform("lam", 0.1, 10.0, "dampening constant: a decade either side of the "
+                           "paper's 1"),
+    )
     summary = "scale entries with I_f > α·I_D by min(λ·I_D/I_f, 1) (diagonal Fisher importances)"
 
     def run(

@@ -13,6 +13,8 @@ from ftunlearn.methods.base import Context, Hyperparameters, Samples, Unlearner,
 from ftunlearn.methods.common import TrainingHyperparameters, batches_of
 from ftunlearn.methods.plan import FitPlan
 from ftunlearn.params import Count, Positive
+from ftunlearn.training import Recipe
+from ftunlearn.tuning import space as search
 
 
 def reinitialise(model: nn.Module, seed: int) -> None:
@@ -65,9 +67,17 @@ class Retrain(Unlearner):
         return model
 
     def fit_plan(self, retain: Samples, forget: Samples, context: Context) -> FitPlan:
-        recipe = context.recipe
-        return FitPlan(batches_of(retain, recipe.batch_size), recipe, "retrain",
-                       prepare=reinitialise)
+        return from_scratch(retain, context.recipe, "retrain")
+
+
+def from_scratch(samples: Samples, recipe: Recipe, desc: str, *, initialised: bool = False
+                 ) -> FitPlan:
+    """The reference procedure: a seeded initialisation trained on ``samples`` with the
+    original's recipe. ``retrain``, and the benchmark's original (on D) and golden (on D_r)
+    models, all train through this one plan; ``initialised`` skips the re-initialisation for
+    a model just built with its seed (``build_model`` gives the same weights)."""
+    return FitPlan(batches_of(samples, recipe.batch_size), recipe, desc,
+                   prepare=None if initialised else reinitialise)
 
 
 @dataclass(frozen=True)
@@ -89,6 +99,9 @@ class FineTune(Unlearner):
 
     name = "ft"
     Config = FineTuneConfig
+    search_space = (
+        search.learning_rate(), search.epochs(),
+    )
     summary = "fine-tune on D_r with cross-entropy"
 
     def run(

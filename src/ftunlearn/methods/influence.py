@@ -33,6 +33,7 @@ from ftunlearn.methods.base import Context, Hyperparameters, Samples, Unlearner,
 from ftunlearn.methods.common import SampleSet, in_memory, ordered_batches
 from ftunlearn.params import Count, Positive
 from ftunlearn.training import eval_mode, to_device
+from ftunlearn.tuning import space as search
 
 _PER_SAMPLE_ENTRIES = 1 << 25
 """Most per-sample gradient entries held at once while vmapping (128 MiB in float32)."""
@@ -142,6 +143,12 @@ class InfluenceUnlearning(Unlearner):
     name = "iu"
     trains = False
     Config = InfluenceConfig
+    search_space = (
+        search.log_uniform("alpha", 1.0, 200.0, "the step scale is tuned "
+                           "per experiment in the reference code (default 20)"),
+        search.log_uniform("damping", 0.1, 10.0, "a decade either side of the reference "
+                           "code's identity start (λ = 1)"),
+    )
     summary = "θ_o + α·F⁻¹(n_f/n)(∇L_f − ∇L_r), F the damped empirical Fisher on D_r (WoodFisher)"
 
     def run(

@@ -32,6 +32,7 @@ from ftunlearn.methods.saliency import (
     select_top,
 )
 from ftunlearn.params import Count, Fraction, Positive
+from ftunlearn.tuning import space as search
 
 Reset = Literal["zero", "init"]
 Objective = Literal["ft", "dr-ft"]
@@ -112,6 +113,12 @@ class RetentionMasking(Unlearner):
 
     name = "rbm"
     Config = RetentionMaskingConfig
+    search_space = (
+        search.learning_rate(), search.epochs(),
+        search.uniform("keep", 0.05, 1.0, "from keeping almost nothing to plain fine-tuning "
+                       "(keep = 1); our 0.3 was chosen on two small setups only"),
+        search.choice("reset", ("zero", "init"), "both resets of the dropped weights"),
+    )
     summary = "retention-based masking: keep D_r's salient weights, reset the rest, fine-tune"
 
     def run(

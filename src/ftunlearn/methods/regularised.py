@@ -24,6 +24,7 @@ from ftunlearn.methods.common import (
 from ftunlearn.methods.plan import FitPlan
 from ftunlearn.params import Count, Fraction, Positive
 from ftunlearn.training import Batch, BatchSource, LossFn, ZippedBatches
+from ftunlearn.tuning import space as search
 
 Regulariser = Literal["random-label", "uniform-kl"]
 
@@ -156,6 +157,13 @@ class DiscriminativeFineTune(Unlearner):
 
     name = "dr-ft"
     Config = DiscriminativeConfig
+    search_space = (
+        search.learning_rate(), search.epochs(),
+        search.uniform("alpha", 0.01, 1.0, "the paper only asks α ≤ 1; below 0.01 the "
+                       "regulariser barely acts"),
+        search.choice("regulariser", ("random-label", "uniform-kl"),
+                      "the two forget regularisers the method offers"),
+    )
     summary = "fine-tune on D_r plus α times a forget regulariser (random labels or uniform KL)"
 
     def run(

@@ -28,6 +28,7 @@ from ftunlearn.methods.common import (
 from ftunlearn.methods.plan import FitPlan
 from ftunlearn.params import Count, Positive
 from ftunlearn.training import Batch, BatchSource, TensorBatches
+from ftunlearn.tuning import space as search
 
 
 class RelabelledUnion:
@@ -90,6 +91,9 @@ class RandomLabel(Unlearner):
 
     name = "rl"
     Config = RandomLabelConfig
+    search_space = (
+        search.learning_rate(), search.epochs(),
+    )
     summary = "CE on D_r ∪ D_f with each forget label replaced by a random wrong one"
 
     def run(

@@ -30,6 +30,7 @@ from ftunlearn.methods.saliency import (
     select_top,
 )
 from ftunlearn.params import Count, Fraction, Positive
+from ftunlearn.tuning import space as search
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,12 @@ class SaliencyUnlearning(Unlearner):
 
     name = "salun"
     Config = SaliencyUnlearningConfig
+    search_space = (
+        search.learning_rate(),
+        search.epochs(),
+        search.uniform("gamma", 0.05, 1.0, "share of weights updated: from a sparse mask to "
+                       "every weight (the reference example uses 0.5)"),
+    )
     summary = "rl (random wrong labels on D_f mixed with D_r) updating only D_f's salient weights"
 
     def run(

@@ -29,6 +29,7 @@ from ftunlearn.methods.base import Context, Samples, Unlearner, register
 from ftunlearn.methods.common import TrainingHyperparameters, batches_of, train
 from ftunlearn.params import Count, NonNegative, Positive, Range
 from ftunlearn.training import Batch, TensorBatches
+from ftunlearn.tuning import space as search
 
 
 def distillation_divergence(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
@@ -137,6 +138,15 @@ class Scrub(Unlearner):
 
     name = "scrub"
     Config = ScrubConfig
+    search_space = (
+        search.learning_rate(),
+        search.integer("epochs", 2, 5, "at least the two max-step epochs of the default, up "
+                       "to 5 as the other fine-tuning methods"),
+        search.integer("msteps", 0, 2, "SCRUB's max-step epochs (default 2), never more than "
+                       "its epochs", at_most="epochs"),
+        search.log_uniform("alpha", 1e-4, 1.0, "the divergence weight; the reference code's "
+                           "small-scale 0.001 sits inside"),
+    )
     summary = "max-steps −KL(teacher‖student) on D_f, min-steps α·KL + γ·CE on D_r"
 
     def run(

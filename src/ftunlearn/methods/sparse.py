@@ -21,6 +21,7 @@ from ftunlearn.methods.base import Context, Samples, Unlearner, register
 from ftunlearn.methods.common import TrainingHyperparameters, batches_of, train
 from ftunlearn.params import Count, NonNegative, Positive
 from ftunlearn.training import Batch, cross_entropy_loss
+from ftunlearn.tuning import space as search
 
 
 def l1_norm(model: nn.Module) -> torch.Tensor:
@@ -72,6 +73,11 @@ class L1Sparse(Unlearner):
 
     name = "l1-sparse"
     Config = L1SparseConfig
+    search_space = (
+        search.learning_rate(), search.epochs(),
+        search.log_uniform("gamma", 1e-6, 1e-3, "the L1 weight is tuned per experiment in the "
+                           "reference code; above 1e-3 it wipes out small models"),
+    )
     summary = "CE(θ; D_r) + γ_t·‖θ‖₁ with γ_t decaying linearly from γ to 0"
 
     def run(

@@ -13,7 +13,7 @@ from ftunlearn.errors import UnlearnError
 from ftunlearn.metrics.accuracy import accuracy
 from ftunlearn.metrics.evaluate import MIA_KEYS
 from ftunlearn.metrics.gaps import avg_gap, forget_loss_gap, js_divergence
-from ftunlearn.metrics.mia import loss_mia, mia_efficacy
+from ftunlearn.metrics.mia import loss_mia, mia_attack_accuracy, mia_efficacy
 from ftunlearn.metrics.registry import MetricInputs, avg_gap_keys, metric
 
 if TYPE_CHECKING:
@@ -67,9 +67,18 @@ def forgotten_class_accuracy(inputs: MetricInputs) -> float | None:
     return accuracy(inputs.test.logits[rows], inputs.test.labels[rows])
 
 
+def _non_members(inputs: MetricInputs) -> tuple[torch.Tensor, torch.Tensor]:
+    """The attacks' non-member logits and labels (see ``MetricInputs.mia_non_members``)."""
+    test = inputs.test
+    rows = _forgotten_test_rows(inputs) if inputs.mia_non_members == "kept-classes" else None
+    if rows is None:
+        return test.logits, test.labels
+    return test.logits[~rows], test.labels[~rows]
+
+
 def _mia(feature: str, inputs: MetricInputs) -> float:
     return mia_efficacy(
-        inputs.retain.logits, inputs.retain.labels, inputs.test.logits, inputs.test.labels,
+        inputs.retain.logits, inputs.retain.labels, *_non_members(inputs),
         inputs.forget.logits, inputs.forget.labels, feature=feature, seed=inputs.seed,
     )
 
@@ -81,6 +90,12 @@ def mia_confidence(inputs: MetricInputs) -> float:
     return _mia("confidence", inputs)
 
 
+@metric("MIA_attack_acc", "MIA attack acc.", direction="higher",
+        definition="the MIA attack's own 5-fold cross-validated accuracy on D_r members vs "
+                   "non-members (50 is chance; below 55 its MIA-efficacy is noise)")
+def mia_attack_quality(inputs: MetricInputs) -> float:
+    return mia_attack_accuracy(inputs.retain.logits, inputs.retain.labels,
+                               *_non_members(inputs), seed=inputs.seed)
 
 
 def _extra_mia(feature: str, label: str) -> None:

@@ -9,13 +9,15 @@ row of metrics. Metric keys:
   ``forget_CE`` (mean cross-entropy on D_f);
 - class-wise splits (``split.forgotten_classes`` not empty): ``TA`` is on the test samples of
   the kept classes and ``TA_forgotten`` on those of the forgotten classes (NaN when the test set
-  has none); MIA non-members are the whole test set either way;
+  has none); MIA non-members are the whole test set unless ``mia_non_members="kept-classes"``;
+- ``MIA_attack_acc``: the confidence attack's own cross-validated accuracy (50 is chance);
 - with ``golden``: ``avg_gap``, ``forget_loss_gap``, ``JS_forget``, ``JS_test``;
 - with ``rte_seconds``: ``rte_seconds``, and ``rte_ratio`` when ``retrain_seconds`` is given too.
 """
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -26,7 +28,7 @@ from torch import nn
 
 from ftunlearn.data.dataset import Dataset
 from ftunlearn.errors import UnlearnError
-from ftunlearn.metrics.registry import MetricInputs, compute_stage
+from ftunlearn.metrics.registry import MetricInputs, NonMembers, compute_stage
 from ftunlearn.training import predict
 
 MIA_KEYS: Mapping[str, str] = MappingProxyType(
@@ -110,7 +112,7 @@ def _checked_split(
 
 
 def _set_outputs(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int, device: str
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int | None, device: str
 ) -> SetOutputs:
     predictions = predict(model, x, y, batch_size=batch_size, device=device)
     assert predictions.losses is not None  # predict returns losses whenever labels are given
@@ -125,13 +127,17 @@ def standalone_metrics(
     *,
     seed: int = 0,
     extra_mia_features: Sequence[str] = EXTRA_MIA_FEATURES,
+    mia_non_members: NonMembers = "test",
 ) -> dict[str, float]:
     """The metrics of one model that need no golden model (see the module docs for keys)."""
+    if mia_non_members not in typing.get_args(NonMembers):
+        raise UnlearnError(f"mia_non_members must be one of {typing.get_args(NonMembers)}, got "
+                           f"{mia_non_members!r}")
     unknown = [f for f in extra_mia_features if f not in MIA_KEYS]
     if unknown:
         raise UnlearnError(f"unknown MIA feature(s) {unknown}; choose among {', '.join(MIA_KEYS)}")
     inputs = MetricInputs(forget, retain, test, tuple(forgotten_classes), seed=seed,
-                          mia_features=tuple(extra_mia_features))
+                          mia_features=tuple(extra_mia_features), mia_non_members=mia_non_members)
     return compute_stage("model", inputs)
 
 
@@ -142,8 +148,9 @@ def model_outputs(
     *,
     seed: int = 0,
     device: str = "auto",
-    batch_size: int = 1024,
+    batch_size: int | None = None,
     extra_mia_features: Sequence[str] = EXTRA_MIA_FEATURES,
+    mia_non_members: NonMembers = "test",
 ) -> ModelOutputs:
     """Run ``model`` over the split's forget, retain and test sets and compute its standalone
     metrics; ``seed`` draws the MIA member sample and the loss-MIA folds."""
@@ -156,7 +163,8 @@ def model_outputs(
     retain = outputs(dataset.x_train[retain_idx], dataset.y_train[retain_idx])
     test = outputs(dataset.x_test, dataset.y_test)
     metrics = standalone_metrics(
-        forget, retain, test, classes, seed=seed, extra_mia_features=extra_mia_features
+        forget, retain, test, classes, seed=seed, extra_mia_features=extra_mia_features,
+        mia_non_members=mia_non_members,
     )
     return ModelOutputs(forget, retain, test, classes, MappingProxyType(metrics))
 
@@ -202,8 +210,9 @@ def evaluate(
     device: str = "auto",
     rte_seconds: float | None = None,
     retrain_seconds: float | None = None,
-    batch_size: int = 1024,
+    batch_size: int | None = None,
     extra_mia_features: Sequence[str] = EXTRA_MIA_FEATURES,
+    mia_non_members: NonMembers = "test",
 ) -> dict[str, float]:
     """One result row of metrics for ``model`` on ``split`` of ``dataset`` (keys: module docs).
 
@@ -218,6 +227,7 @@ def evaluate(
         device=device,
         batch_size=batch_size,
         extra_mia_features=extra_mia_features,
+        mia_non_members=mia_non_members,
     )
     result = dict(outputs.metrics)
     if golden is not None:

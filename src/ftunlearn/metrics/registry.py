@@ -23,6 +23,7 @@ Direction = Literal["golden", "lower", "higher", "none"]
 direction (a descriptive number)."""
 
 Stage = Literal["model", "golden", "timing"]
+NonMembers = Literal["test", "kept-classes"]
 """What a metric needs: the model's own outputs, also the golden model's outputs, or the
 procedure's timing."""
 
@@ -38,6 +39,9 @@ class MetricInputs:
     seed: int = 0
     mia_features: tuple[str, ...] = ()
     """The extra MIA features asked for (the confidence feature is always computed)."""
+    mia_non_members: NonMembers = "test"
+    """The population attacks' non-members on a class-wise split: the whole test set, or only
+    its kept classes (the reference code's choice); a random split always uses the whole."""
     own: Mapping[str, float] = field(default_factory=dict)
     """This model's values of the model-stage metrics (filled before the golden stage)."""
     golden: ModelOutputs | None = None

@@ -29,14 +29,20 @@ from ftunlearn.metrics.evaluate import (
     golden_metrics,
     standalone_metrics,
 )
-from ftunlearn.training import eval_mode, resolve_device, to_device
+from ftunlearn.training import (
+    eval_mode,
+    fast_memory_format,
+    predict_batch,
+    resolve_device,
+    to_device,
+)
 
 OutputHook = Callable[[Any], torch.Tensor]
 
 
 def set_outputs(model: nn.Module, data: Any, role: str, *, output: OutputHook | None = None,
                 batch: BatchHook | None = None, device: str | torch.device = "auto",
-                batch_size: int = 1024) -> SetOutputs:
+                batch_size: int | None = None) -> SetOutputs:
     """Logits and per-sample cross-entropy of ``model`` on one set, read batch by batch."""
     from ftunlearn.methods.base import Samples, as_samples
     from ftunlearn.methods.checks import floating_dtype
@@ -49,6 +55,7 @@ def set_outputs(model: nn.Module, data: Any, role: str, *, output: OutputHook | 
     if len(source) == 0:
         raise UnlearnError(f"the {role} set is empty")
     hook = output or default_output
+    batch_size = batch_size or predict_batch(target)
     model.to(target)
     logits, losses, labels = [], [], []
     if isinstance(source, DataSource):
@@ -57,7 +64,7 @@ def set_outputs(model: nn.Module, data: Any, role: str, *, output: OutputHook | 
         pieces = ((to_device(x, target), to_device(y, target))
                   for x, y in zip(source.x.split(batch_size), source.y.split(batch_size),
                                   strict=True))
-    with eval_mode(model), torch.inference_mode():
+    with eval_mode(model), torch.inference_mode(), fast_memory_format(model, target):
         for x, y in pieces:
             out = hook(model(x)).float()
             if out.dim() != 2 or int(y.max()) >= out.shape[1]:
@@ -94,7 +101,7 @@ def evaluate_sets(
     forgotten_classes: Sequence[int] = (),
     seed: int = 0,
     device: str | torch.device = "auto",
-    batch_size: int = 1024,
+    batch_size: int | None = None,
     output: OutputHook | None = None,
     batch: BatchHook | None = None,
     extra_mia_features: Sequence[str] = EXTRA_MIA_FEATURES,
