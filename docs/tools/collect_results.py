@@ -22,7 +22,9 @@ def main(run_dir: Path, target: Path) -> None:
             shutil.copy2(run_dir / name, target / name)
     report = (run_dir / "report.md").read_text().splitlines()
     start = report.index("## Results")
-    end = next(i for i, line in enumerate(report) if line.startswith("## Plots"))
+    # the tables (results, paired comparison, other metrics), not the definitions that follow
+    end = next(i for i, line in enumerate(report)
+               if i > start and line.startswith(("## Definitions", "## Plots")))
     print("\n".join(line.replace("## ", "#### ", 1) if line.startswith("## ") else line
                     for line in report[start:end]).strip())
 

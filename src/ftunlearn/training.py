@@ -345,7 +345,7 @@ class Predictions:
 
 PREDICT_BATCH = {"cpu": 128, "cuda": 1024}
 """Prediction batch sizes: on the CPU a small batch's activations stay in the caches (128 ran
-about 25 % faster than 1024 for the built-in cnn, docs/performance.md); accelerators want
+about 2.6 times as fast as 1024 for the built-in cnn, docs/performance.md); accelerators want
 large batches."""
 
 

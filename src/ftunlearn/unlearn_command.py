@@ -70,7 +70,7 @@ def run_unlearn(args: argparse.Namespace) -> int:
     from ftunlearn import __version__
     from ftunlearn.checkpoints import load, save, sha256_of
     from ftunlearn.data import load_dataset, make_split
-    from ftunlearn.methods.base import unlearn
+    from ftunlearn.methods.base import reference_method, unlearn
     from ftunlearn.metrics.evaluate import evaluate, model_outputs
     from ftunlearn.models import build_model
     from ftunlearn.training import Recipe
@@ -91,8 +91,9 @@ def run_unlearn(args: argparse.Namespace) -> int:
                      recipe=recipe, num_classes=data.num_classes, n_test=data.n_test,
                      **key_values(args.hp, "--hp"))
     golden_outputs = None
-    if args.golden == "retrain":
-        golden = unlearn(original, retain, forget, "retrain", seed=args.seed,
+    reference = reference_method()
+    if args.golden == reference:
+        golden = unlearn(original, retain, forget, reference, seed=args.seed,
                          device=args.device, recipe=recipe, num_classes=data.num_classes).model
         golden_outputs = model_outputs(golden, data, split, seed=args.seed, device=args.device)
     elif args.golden:

@@ -17,15 +17,9 @@ import ftunlearn
 from ftunlearn.data import Dataset, load_dataset, make_split
 from ftunlearn.experiments.config import BenchConfig, digest
 from ftunlearn.experiments.pseudo import pseudo_method
-from ftunlearn.methods.base import METHODS
+from ftunlearn.methods.base import METHODS, reference_method
 from ftunlearn.models import build_model
 from ftunlearn.models.registry import model_fingerprint
-
-
-def _reference_method() -> str:
-    """The retraining reference: the golden pseudo-method is that retraining, so it carries
-    its version (from the method registry's metadata once it has ``reference`` entries)."""
-    return next(entry.name for entry in METHODS if entry.reference)
 
 
 def resolved_data_dir(data_dir: str | Path | None) -> str | None:
@@ -38,7 +32,7 @@ def method_version(name: str) -> str:
     pseudo = pseudo_method(name)
     if pseudo is not None and not pseudo.reference:
         return "1"  # no method runs: the row is the model itself, under ftunlearn's version
-    return METHODS.get(_reference_method() if pseudo is not None else name).version
+    return METHODS.get(reference_method() if pseudo is not None else name).version
 
 
 def config_model_fingerprint(config: BenchConfig, dataset: Dataset) -> str:

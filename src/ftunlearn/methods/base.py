@@ -153,6 +153,11 @@ def register(cls: type[Unlearner]) -> type[Unlearner]:
     return cls
 
 
+def reference_method() -> str:
+    """The registry's retraining reference (``retrain``): the golden model's own procedure."""
+    return next(entry.name for entry in METHODS if entry.reference)
+
+
 def available_methods() -> list[str]:
     """The registered method names, in registry order."""
     return list(METHODS.names())
