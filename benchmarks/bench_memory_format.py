@@ -68,7 +68,8 @@ def main() -> None:
         for size in sizes:
             took = timed(lambda s=size: training.predict(model, x, batch_size=s, device="cpu"))
             by_batch[size] = min(by_batch.get(size, float("inf")), took)
-    row = {"samples": args.samples, "predict_seconds_by_batch": by_batch, "threads": torch.get_num_threads(), "best_seconds": best,
+    row = {"samples": args.samples, "predict_seconds_by_batch": by_batch,
+           "threads": torch.get_num_threads(), "best_seconds": best,
            "fit_speedup": best["fit_contiguous"] / best["fit_channels_last"],
            "predict_speedup": best["predict_contiguous"] / best["predict_channels_last"]}
     args.out.parent.mkdir(parents=True, exist_ok=True)

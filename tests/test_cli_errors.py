@@ -221,6 +221,15 @@ CASES: dict[str, list[str]] = {
     "theory alpha 0": ["theory", "illustrative", "--alpha", "0", "--quiet", "--out", "{out}"],
     "theory unknown flag": ["theory", "--colour"],
     "theory trials text": ["theory", "--trials", "x"],
+    # audit and tune share bench's run and machine options (cli_options)
+    "audit ensemble 2": ["audit", *TINY[:6], "--ensemble", "2", "--out", "{out}"],
+    "audit examples 0": ["audit", *TINY[:6], "--examples", "0", "--out", "{out}"],
+    "audit threads 0": ["audit", *TINY[:6], "--threads", "0", "--out", "{out}"],
+    "audit missing npz": ["audit", *TINY[:6], "--data-dir", "{w}/nothing.npz", "--out",
+                          "{out}"],
+    "tune threads 0": ["tune", *TINY[:6], "--threads", "0", "--out", "{out}"],
+    "tune cpus per trial 0": ["tune", *TINY[:6], "--cpus-per-trial", "0", "--out", "{out}"],
+    "tune bad recipe": ["tune", *TINY[:6], "--recipe", "epochs=2.5", "--out", "{out}"],
 }
 
 
@@ -236,7 +245,7 @@ def test_user_error_is_one_clean_line(world, tmp_path, capsys, monkeypatch, argv
     code = main(argv)
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.strip()]
-    command = argv[0] if argv[0] in ("bench", "report", "theory") else ""
+    command = argv[0] if argv[0] in ("bench", "report", "theory", "audit", "tune") else ""
     prefix = f"ftunlearn {command}: error:" if command else "ftunlearn: error:"
     assert code == 2, err
     assert "Traceback" not in err

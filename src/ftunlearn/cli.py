@@ -11,15 +11,15 @@ import errno
 import importlib
 import json
 import logging
-import math
 import os
 import sqlite3
 import sys
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ftunlearn.cli_options import add_machine_options, add_run_inputs, bounded
 from ftunlearn.errors import UnlearnError
 
 
@@ -29,24 +29,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> typing.NoReturn:
         self.exit(2, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
-
-
-def _bounded(kind: type, low: float, strict: bool) -> Callable[[str], Any]:
-    """An argparse ``type`` reading ``kind`` and refusing values below ``low`` (or equal to it
-    when ``strict``)."""
-    relation = ">" if strict else ">="
-
-    def convert(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {kind.__name__}, got {text!r}") from None
-        if not math.isfinite(value) or value < low or (strict and value == low):
-            raise argparse.ArgumentTypeError(f"must be {relation} {low:g}, got {text!r}")
-        return value
-
-    convert.__name__ = kind.__name__
-    return convert
 
 
 def _add_bench_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -60,52 +42,31 @@ def _add_bench_parser(subparsers: argparse._SubParsersAction) -> None:
             "skips finished cells. Precedence: --preset, then --config, then the flags."
         ),
     )
-    from ftunlearn.experiments.presets import PRESETS
     from ftunlearn.metrics.registry import NonMembers
 
-    parser.add_argument("--preset", choices=PRESETS.names(),
-                        help="; ".join(f"{p.name}: {p.description}" for p in PRESETS
-                                       ).replace("%", "%%"))
-    parser.add_argument("--config", type=Path, help="a TOML file (keys as these flags, tables "
-                        "[recipe] and [hyperparameters.METHOD])")
-    parser.add_argument("--dataset", help="dataset name (see `ftunlearn list`); default digits")
-    parser.add_argument("--data-dir", help="folder holding the dataset's files")
-    parser.add_argument("--model", help="model spec, e.g. mlp, cnn:width=16, resnet18:width=32, "
-                        "or package.module:factory; default mlp")
-    parser.add_argument("--forget", help="forget spec: random:R, class:C[,C..], class:C@R, "
-                        "indices:FILE; default random:0.1")
-    parser.add_argument("--methods", help="comma-separated method names, or all (default)")
+    add_run_inputs(parser, methods_help="comma-separated method names, or all (default)")
     parser.add_argument("--seeds", help="a count (3 means 0,1,2) or a list (0,5,9); default 3")
-    parser.add_argument("--recipe", action="append", default=[], metavar="KEY=VALUE",
-                        help="original/golden training recipe field, e.g. epochs=20 (repeatable)")
-    parser.add_argument("--hp", action="append", default=[], metavar="METHOD.KEY=VALUE",
-                        help="a method hyperparameter, e.g. dr-ft.alpha=0.5 (repeatable)")
     parser.add_argument("--device", help="auto (CUDA when present, default), cpu or cuda")
     parser.add_argument("--out", type=Path, required=True, help="output folder of the run")
     parser.add_argument("--original", help="start from these trained weights (.safetensors or "
                         "a .pt state dict) instead of training the original model")
-    parser.add_argument("--cache-dir", type=Path, help="checkpoint cache (default "
-                        "$FTUNLEARN_CACHE or ~/.cache/ftunlearn)")
     parser.add_argument("--executor", default="local", choices=("local", "ray"),
                         help="local (in-process, default) or ray")
     parser.add_argument("--ray-address", help="address of a running Ray cluster (default: start "
                         "a local one)")
-    parser.add_argument("--cpus-per-cell", type=_bounded(float, 0, strict=True), default=1.0,
+    parser.add_argument("--cpus-per-cell", type=bounded(float, 0, strict=True), default=1.0,
                         help="Ray CPUs per cell")
-    parser.add_argument("--gpus-per-cell", type=_bounded(float, 0, strict=False), default=0.0,
+    parser.add_argument("--gpus-per-cell", type=bounded(float, 0, strict=False), default=0.0,
                         help="Ray GPUs per cell")
-    parser.add_argument("--cell-retries", type=_bounded(int, 0, strict=False), default=1,
+    parser.add_argument("--cell-retries", type=bounded(int, 0, strict=False), default=1,
                         help="Ray: re-runs of a cell "
                         "whose worker died before it is recorded as failed (default 1)")
-    parser.add_argument("--threads", type=_bounded(int, 1, strict=False),
-                        help="torch threads per process for the local "
-                        "executor (default: torch's choice; 1 is fastest on a busy machine)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_machine_options(parser, progress_help="no progress bars (one line per finished cell)")
     parser.add_argument("--mia-non-members", choices=typing.get_args(NonMembers),
                         help="class-wise splits: the MIA attacks' non-members, the whole test "
                         "set (default) or its kept classes only (the reference code's choice)")
     parser.add_argument("--no-report", action="store_true", help="skip the report at the end")
-    parser.add_argument("--audit", type=_bounded(int, 4, strict=False), metavar="K",
+    parser.add_argument("--audit", type=bounded(int, 4, strict=False), metavar="K",
                         help="after the cells, run `ftunlearn audit` with ensembles of K models "
                         "(K >= 4) on the same dataset, model, forget spec, methods, recipe, "
                         "hyperparameters and cache, its default mode and examples, into each "

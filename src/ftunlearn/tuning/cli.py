@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from ftunlearn.cli_options import add_machine_options, add_run_inputs, bounded
 from ftunlearn.errors import UnlearnError
 
 DESCRIPTION = (
@@ -20,23 +21,17 @@ DESCRIPTION = (
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from ftunlearn.experiments.presets import PRESETS
     from ftunlearn.tuning.objective import OBJECTIVES, PRUNE_RA_DROP
     from ftunlearn.tuning.study import DEFAULT_TUNE_SEEDS
 
     parser = subparsers.add_parser(
         "tune", help="per-method hyperparameter search with Optuna, on tuning seeds kept apart "
                      "from the report's", description=DESCRIPTION)
-    parser.add_argument("--preset", choices=PRESETS.names(),
-                        help="a bench preset's settings (paper: both runs, into OUT/random-10 "
-                             "and OUT/class-3)")
-    parser.add_argument("--config", type=Path, help="a TOML file (keys as bench's flags)")
-    parser.add_argument("--dataset", help="dataset name; default digits")
-    parser.add_argument("--data-dir", help="folder holding the dataset's files")
-    parser.add_argument("--model", help="model spec, e.g. mlp:hidden=64 or cnn; default mlp")
-    parser.add_argument("--forget", help="forget spec; default random:0.1")
-    parser.add_argument("--methods", help="comma-separated method names (default: every "
-                        "method that is not a reference, i.e. all but retrain)")
+    add_run_inputs(parser, methods_help="comma-separated method names (default: every "
+                   "method that is not a reference, i.e. all but retrain)",
+                   hp_help="hold a method hyperparameter fixed (repeatable)",
+                   preset_help="a bench preset's settings (paper: both runs, into "
+                               "OUT/random-10 and OUT/class-3)")
     parser.add_argument("--trials", type=int, default=20, metavar="N",
                         help="trials per method, the same for every method (default 20)")
     parser.add_argument("--tune-seeds", default=",".join(map(str, DEFAULT_TUNE_SEEDS)),
@@ -59,25 +54,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--storage", metavar="URL",
                         help="Optuna storage URL, e.g. postgresql://... shared by several "
                              "machines (default sqlite:///OUT/optuna.db)")
-    parser.add_argument("--recipe", action="append", default=[], metavar="KEY=VALUE",
-                        help="original/golden training recipe field (repeatable)")
-    parser.add_argument("--hp", action="append", default=[], metavar="METHOD.KEY=VALUE",
-                        help="hold a method hyperparameter fixed (repeatable)")
     parser.add_argument("--device", help="auto (CUDA when present, default), cpu or cuda")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
-    parser.add_argument("--cache-dir", type=Path, help="checkpoint cache (default "
-                        "$FTUNLEARN_CACHE or ~/.cache/ftunlearn)")
     parser.add_argument("--executor", default="local", metavar="NAME",
                         help="local (trials one after another, default) or ray (trials in "
                              "parallel as Ray tasks)")
     parser.add_argument("--ray-address", help="address of a running Ray cluster (default: "
                         "start a local one)")
-    parser.add_argument("--cpus-per-trial", type=float, default=1.0,
+    parser.add_argument("--cpus-per-trial", type=bounded(float, 0, strict=True), default=1.0,
                         help="Ray CPUs per trial (default 1)")
-    parser.add_argument("--threads", type=int, help="torch threads (1 is fastest on a busy "
-                        "machine)")
-    parser.add_argument("--no-progress", action="store_true",
-                        help="no progress bars (one line per trial instead)")
+    add_machine_options(parser, progress_help="no progress bars (one line per trial instead)")
     parser.set_defaults(func=run, seeds=None, original=None)
 
 
