@@ -93,10 +93,6 @@ def settings_from(args: argparse.Namespace) -> Any:
     from ftunlearn.experiments.cache import default_cache_dir
     from ftunlearn.tuning.study import TuneSettings
 
-    if args.threads is not None and args.threads < 1:
-        raise UnlearnError(f"--threads must be >= 1, got {args.threads}")
-    if not args.cpus_per_trial > 0:
-        raise UnlearnError(f"--cpus-per-trial must be > 0, got {args.cpus_per_trial}")
     return TuneSettings(
         trials=args.trials, seeds=parse_seeds(args.tune_seeds), objective=args.objective,
         timeout=args.timeout, executor=args.executor, sampler_seed=args.seed,
