@@ -87,6 +87,7 @@ def test_audit_writes_its_table_store_examples_and_report(audited):
     assert outcome.verdict in text and "K = 4" in text
     assert (out / "audit_epsilon.png").stat().st_size > 0
     assert (out / "audit_epsilon.svg").exists() and (out / "audit.html").exists()
+    assert (out / "audit_epsilon.pdf").read_bytes().startswith(b"%PDF")
 
 
 def test_audit_resumes_from_the_cache_with_the_same_numbers(audited, monkeypatch):

@@ -38,6 +38,7 @@ from ftunlearn.errors import UnlearnError
 from ftunlearn.experiments.cache import CachedModel
 from ftunlearn.experiments.catalog import is_reference
 from ftunlearn.experiments.config import BenchConfig
+from ftunlearn.experiments.plots import method_style, save_figure
 from ftunlearn.experiments.report import AUDIT_FIGURE, AUDIT_SECTION
 from ftunlearn.experiments.workspace import Workspace
 from ftunlearn.methods import make_config
@@ -327,8 +328,10 @@ def _figure(outcome: AuditOutcome, out: Path) -> bytes:
     axes.violinplot(data, showmedians=True)
     rng = np.random.default_rng(0)
     for i, values in enumerate(data, start=1):
+        # the report's colour per method, so a method looks the same in every figure
+        colour = "tab:grey" if names[i - 1] == NULL_ROW else method_style(names[i - 1])["color"]
         axes.scatter(i + rng.uniform(-0.15, 0.15, values.size), values, s=4, alpha=0.4,
-                     color="tab:grey" if names[i - 1] == NULL_ROW else "tab:blue")
+                     color=colour)
     null_median = float(np.median(outcome.rows[NULL_ROW].epsilon))
     axes.axhline(null_median, color="tab:red", linestyle="--",
                  label=f"null row median ε = {null_median:.2f} (noise floor)")
@@ -341,11 +344,10 @@ def _figure(outcome: AuditOutcome, out: Path) -> bytes:
     axes.set_title(f"Per-example ε, K = {k}, {outcome.examples.size} forget examples")
     axes.legend(fontsize=8)
     figure.tight_layout()
-    png = io.BytesIO()
-    figure.savefig(png, format="png", dpi=150)
-    figure.savefig(out / "audit_epsilon.svg", format="svg")
-    (out / AUDIT_FIGURE).write_bytes(png.getvalue())
-    return png.getvalue()
+    files = save_figure(figure)  # the report's formats: 200-dpi PNG, SVG and PDF
+    for fmt, data_bytes in files.items():
+        (out / Path(AUDIT_FIGURE).with_suffix(f".{fmt}")).write_bytes(data_bytes)
+    return files["png"]
 
 
 def audit_title(outcome: AuditOutcome) -> str:

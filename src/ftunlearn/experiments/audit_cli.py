@@ -17,7 +17,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "unlearned models per method (seeds 10000..10000+K-1, disjoint from the goldens'), "
             "plus K held-out goldens (seeds K..2K-1) scored as the null row, and score "
             "every forget example: epsilon and the forget score F, U-LiRA, KLOM. Writes "
-            "OUT/audit.csv, audit.md, audit.html, audit_epsilon.png/.svg, audit_examples.npy "
+            "OUT/audit.csv, audit.md, audit.html, audit_epsilon.png/.svg/.pdf, audit_examples.npy "
             "and the table audit_examples of OUT/results.sqlite, then prints the table. "
             "Precedence: --preset, then "
             "--config, then the flags."
