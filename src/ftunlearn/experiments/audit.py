@@ -315,11 +315,11 @@ def _write_outputs(outcome: AuditOutcome, config: BenchConfig, mode: str) -> Non
                 (name, int(i), float(e), float(p), float(llr), float(kl))
                 for i, e, p, llr, kl in zip(outcome.examples, row.epsilon, row.points, row.llr,
                                             row.klom_forget, strict=True)])
-    png = _figure(outcome, out)
+    png = _figure(outcome, out, f"{config.dataset} · {config.model} · forget {config.forget}")
     _write_report(outcome, config, mode, png)
 
 
-def _figure(outcome: AuditOutcome, out: Path) -> bytes:
+def _figure(outcome: AuditOutcome, out: Path, run: str) -> bytes:
     names = list(outcome.rows)
     figure = Figure(figsize=(max(6.0, 1.0 + 0.9 * len(names)), 4.0))
     FigureCanvasAgg(figure)
@@ -340,8 +340,9 @@ def _figure(outcome: AuditOutcome, out: Path) -> bytes:
                  label=f"resolution limit ceil(ln(K−1)) = {stats.eps_resolution(k)}")
     axes.set_xticks(range(1, len(names) + 1), names, rotation=30, ha="right")
     axes.set_yscale("symlog", linthresh=1.0)  # the cap (50) would squash the noise floor
-    axes.set_ylabel("ε per forget example (capped at 50; symlog)")
-    axes.set_title(f"Per-example ε, K = {k}, {outcome.examples.size} forget examples")
+    axes.set_ylim(0.0, stats.EPS_CAP * 1.15)  # ε lives in [0, cap]
+    axes.set_ylabel(f"ε per forget example (capped at {stats.EPS_CAP:g}; symlog)")
+    axes.set_title(f"{run}\nper-example ε, K = {k}, {outcome.examples.size} forget examples")
     axes.legend(fontsize=8)
     figure.tight_layout()
     files = save_figure(figure)  # the report's formats: 200-dpi PNG, SVG and PDF
