@@ -1,13 +1,20 @@
-"""A cell's evaluation time against its unlearning time, with the MIA attack fitted on all
-members and non-members ("before") and on the capped subsample ``ATTACK_SAMPLES`` ("after").
+"""A cell's evaluation time against its unlearning time, before and after the exact MIA solver.
 
-Fashion-MNIST (``--dataset``), ``cnn``, random 10 % forgetting: an original trained
-``--original-epochs`` epochs, then ``ft`` for one epoch (the unlearning time). Evaluation is
-timed in parts on the unlearned model: the outputs of the three sets (one pass each), every
-MIA-efficacy feature the evaluation computes (full fit vs subsample), the attack's own
-cross-validated accuracy (subsample only) and loss-MIA. Then the same MIA-efficacy with the
-full fit and with subsamples drawn by several seeds, to compare the subsample's effect with
-the spread over member-sample seeds. Writes JSON (default ``benchmarks/results/evaluation.json``).
+The paper preset's cell: Fashion-MNIST (``--dataset``), ``cnn``, ``--forget`` (random 10 %),
+an original trained with the paper recipe (``--original-epochs``), then ``ft`` for one epoch
+(the unlearning time). The unlearned model is evaluated with ``metrics.evaluate`` side by
+side, on the metric seeds ``0..--seeds−1``, in three settings:
+
+- ``before``: the previous implementation, libsvm's SVC fitted on at most 5000 members and
+  5000 non-members (``mia_attack="libsvm"``, ``attack_samples=5000``), RA on all of D_r;
+- ``default``: the exact explicit-feature SVC (``metrics.rbf_svc``) on every member and
+  non-member, RA on all of D_r;
+- ``retain-sample``: as ``default`` with RA and the members on a stratified 10 000-sample
+  subsample of D_r (``retain_samples``).
+
+Also timed, on seed 0: the default evaluation's parts, and MIA-efficacy of libsvm's SVC fitted
+on everything (the reference code's fit) against the exact solver's, per seed. Writes JSON
+(default ``benchmarks/results/evaluation.json``).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_evaluation.py
 """
@@ -23,10 +30,17 @@ from pathlib import Path
 import torch
 
 import ftunlearn
-from ftunlearn.metrics.evaluate import EXTRA_MIA_FEATURES
-from ftunlearn.metrics.mia import ATTACK_SAMPLES, loss_mia, mia_attack_accuracy, mia_efficacy
+from ftunlearn.experiments.presets import PAPER_RECIPE
+from ftunlearn.metrics.evaluate import evaluate, model_outputs
+from ftunlearn.metrics.mia import loss_mia, mia_attack_accuracy, mia_efficacy
 from ftunlearn.models import build_model
-from ftunlearn.training import Recipe, TensorBatches, fit, predict
+from ftunlearn.training import TensorBatches, fit
+
+SETTINGS = {
+    "before": {"mia_attack": "libsvm", "attack_samples": 5000},
+    "default": {},
+    "retain-sample": {"retain_samples": 10_000},
+}
 
 
 def timed(call):
@@ -38,65 +52,57 @@ def timed(call):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="fashion-mnist")
-    parser.add_argument("--original-epochs", type=int, default=1)
+    parser.add_argument("--forget", default="random:0.1")
+    parser.add_argument("--original-epochs", type=int, default=PAPER_RECIPE.epochs)
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--caps", default="2000", help="more attack_samples caps to compare")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/evaluation.json"))
     args = parser.parse_args()
     data = ftunlearn.load_dataset(args.dataset)
-    split = ftunlearn.make_split(data, "random:0.1", seed=0)
+    split = ftunlearn.make_split(data, args.forget, seed=0)
     forget = (data.x_train[split.forget], data.y_train[split.forget])
     retain = (data.x_train[split.retain], data.y_train[split.retain])
     original = build_model("cnn", data.input_shape, data.num_classes, seed=0)
-    fit(original, TensorBatches(data.x_train, data.y_train, batch_size=128),
-        Recipe(epochs=args.original_epochs), device="cpu", progress=False)
-    result = ftunlearn.unlearn(original, retain, forget, "ft", epochs=1, device="cpu")
-    model = result.model
-    sets = {}
-    seconds_outputs = 0.0
-    for name, (x, y) in (("forget", forget), ("retain", retain),
-                         ("test", (data.x_test, data.y_test))):
-        outputs, took = timed(lambda x=x, y=y: predict(model, x, y, device="cpu"))
-        sets[name] = (outputs.logits, y, outputs.losses)
-        seconds_outputs += took
-
-    def efficacy(feature: str, seed: int, cap: int | None) -> float:
-        return mia_efficacy(sets["retain"][0], sets["retain"][1], sets["test"][0],
-                            sets["test"][1], sets["forget"][0], sets["forget"][1],
-                            feature=feature, seed=seed, attack_samples=cap)
-
-    features = ("confidence", *EXTRA_MIA_FEATURES)
-    mia_seconds = {"full": 0.0, "subsample": 0.0}
-    for feature in features:
-        for label, cap in (("full", None), ("subsample", ATTACK_SAMPLES)):
-            mia_seconds[label] += timed(lambda f=feature, c=cap: efficacy(f, 0, c))[1]
-    attack_acc, attack_seconds = timed(lambda: mia_attack_accuracy(
-        sets["retain"][0], sets["retain"][1], sets["test"][0], sets["test"][1]))
-    _, loss_seconds = timed(lambda: loss_mia(sets["forget"][2], sets["test"][2]))
-    before = seconds_outputs + mia_seconds["full"] + loss_seconds
-    after = seconds_outputs + mia_seconds["subsample"] + attack_seconds + loss_seconds
-    full = [efficacy("confidence", seed, None) for seed in range(args.seeds)]
-    sub = [efficacy("confidence", seed, ATTACK_SAMPLES) for seed in range(args.seeds)]
-    row = {
-        "dataset": args.dataset, "n_retain": len(retain[1]), "n_forget": len(forget[1]),
-        "n_test": data.n_test, "attack_samples": ATTACK_SAMPLES, "mia_features": features,
-        "unlearn_seconds": result.seconds, "outputs_seconds": seconds_outputs,
-        "mia_seconds": mia_seconds, "attack_accuracy_seconds": attack_seconds,
-        "loss_mia_seconds": loss_seconds, "evaluation_seconds_before": before,
-        "evaluation_seconds_after": after,
-        "evaluation_share_before": before / (before + result.seconds),
-        "evaluation_share_after": after / (after + result.seconds),
-        "MIA_attack_acc": attack_acc, "MIA_full_by_seed": full, "MIA_subsample_by_seed": sub,
-        "MIA_full_spread": statistics.pstdev(full), "MIA_subsample_spread": statistics.pstdev(sub),
-        "MIA_mean_shift": statistics.mean(sub) - statistics.mean(full),
-        "threads": torch.get_num_threads(),
+    fit(original, TensorBatches(data.x_train, data.y_train, batch_size=PAPER_RECIPE.batch_size),
+        PAPER_RECIPE.replace(epochs=args.original_epochs), device="cpu", progress=False)
+    result = ftunlearn.unlearn(original, retain, forget, "ft", epochs=1, device="cpu",
+                               recipe=PAPER_RECIPE)
+    model, seeds = result.model, range(args.seeds)
+    settings = {}
+    for name, options in SETTINGS.items():
+        runs = [timed(lambda s=s, o=options: evaluate(model, data, split, seed=s, device="cpu",
+                                                      extra_mia_features=(), **o))
+                for s in seeds]
+        seconds = statistics.median(took for _, took in runs)
+        settings[name] = {
+            "options": options, "seconds_by_seed": [took for _, took in runs],
+            "seconds_median": seconds, "share_of_cell": seconds / (seconds + result.seconds),
+            **{key: [row[key] for row, _ in runs] for key in ("RA", "MIA", "MIA_attack_acc")},
+        }
+    outputs, outputs_seconds = timed(lambda: model_outputs(
+        model, data, split, device="cpu", extra_mia_features=()))
+    sets = (outputs.retain.logits, outputs.retain.labels, outputs.test.logits,
+            outputs.test.labels)
+    forget_outputs = (outputs.forget.logits, outputs.forget.labels)
+    parts = {
+        "outputs_and_metrics": outputs_seconds,
+        "mia_exact_all": timed(lambda: mia_efficacy(*sets, *forget_outputs))[1],
+        "mia_libsvm_all": timed(lambda: mia_efficacy(*sets, *forget_outputs, attack="libsvm",
+                                                     attack_samples=None))[1],
+        "attack_accuracy": timed(lambda: mia_attack_accuracy(*sets))[1],
+        "loss_mia": timed(lambda: loss_mia(outputs.forget.losses, outputs.test.losses))[1],
     }
-    for cap in (int(c) for c in args.caps.split(",") if c):
-        values, took = timed(lambda c=cap: [efficacy("confidence", seed, c)
-                                            for seed in range(args.seeds)])
-        row[f"MIA_cap{cap}_by_seed"] = values
-        row[f"MIA_cap{cap}_spread"] = statistics.pstdev(values)
-        row[f"MIA_cap{cap}_seconds_per_fit"] = took / args.seeds
+    agreement = {
+        solver: [mia_efficacy(*sets, *forget_outputs, attack=attack, seed=s,
+                              attack_samples=None) for s in seeds]
+        for solver, attack in (("exact", "svc"), ("libsvm", "libsvm"))
+    }
+    row = {
+        "dataset": args.dataset, "forget": args.forget, "n_retain": len(retain[1]),
+        "n_forget": len(forget[1]), "n_test": data.n_test,
+        "original_epochs": args.original_epochs, "unlearn_seconds": result.seconds,
+        "settings": settings, "default_parts_seconds": parts,
+        "MIA_all_members_by_solver": agreement, "threads": torch.get_num_threads(),
+    }
     print(json.dumps(row, indent=2))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(row, indent=2) + "\n")

@@ -87,11 +87,18 @@ def _epochs(rows: list[CellResult]) -> str:
     return ",".join(str(v) for v in values)
 
 
+def _timed(method: str) -> bool:
+    """Methods and the retraining reference; the original row's 0 s is not a procedure's."""
+    pseudo = pseudo_method(method)
+    return pseudo is None or pseudo.reference
+
+
 def ratio_table(rows: list[CellResult]) -> dict[str, object]:
     """Per method (the golden row first), mean ± std over seeds: seconds, the ratio to the
     golden model's training time (``rte_ratio``) and, when ``retrain`` ran, the ratio to the
     same seed's ``retrain`` cell (timed in the same session as the other methods)."""
-    ok = [row for row in rows if row.status == "ok" and "rte_seconds" in row.metrics]
+    ok = [row for row in rows if row.status == "ok" and "rte_seconds" in row.metrics
+          and _timed(row.method)]
     order = [GOLDEN, *all_methods()]
     methods = sorted({row.method for row in ok},
                      key=lambda m: (order.index(m) if m in order else len(order), m))

@@ -63,11 +63,9 @@ def test_paper_preset_has_a_run_per_forget_spec(tmp_path):
     assert all(c.dataset == "fashion-mnist" and c.model.startswith("cnn") for _, c in runs)
 
 
-def test_bench_then_report_end_to_end(tmp_path, capsys):
+def test_bench_then_report_end_to_end(tmp_path, capsys, tiny_bench_argv):
     out = tmp_path / "run"
-    argv = ["bench", "--dataset", "digits", "--model", "mlp:hidden=16,depth=1", "--methods",
-            "ft", "--seeds", "1", "--recipe", "epochs=2", "--hp", "ft.epochs=1", "--out",
-            str(out), "--cache-dir", str(tmp_path / "cache"), "--no-progress", "--device", "cpu"]
+    argv = tiny_bench_argv()
     assert main(argv) == 0
     printed = capsys.readouterr()
     assert "cells: 3 run, 0 already done, 0 failed" in printed.out
@@ -82,3 +80,19 @@ def test_bench_then_report_end_to_end(tmp_path, capsys):
     assert "cells: 0 run, 3 already done" in capsys.readouterr().out
     assert main(["report", str(out)]) == 0
     assert (out / "report.html").read_text().count("data:image/png;base64") >= 3
+
+
+def test_evaluation_sample_flags_reach_the_run_and_its_report(tmp_path, capsys,
+                                                              tiny_bench_argv):
+    out = tmp_path / "run"
+    argv = tiny_bench_argv("--eval-retain-samples", "300", "--attack-samples", "all")
+    assert main(argv) == 0
+    config = json.loads((out / "run.json").read_text())["config"]
+    assert (config["eval_retain_samples"], config["attack_samples"]) == (300, "all")
+    report = (out / "report.md").read_text()
+    assert "RA and the MIA members on at most 300 retain samples" in report
+    assert "each MIA attack fitted on every member and non-member" in report
+    # another retain sample is another evaluation: no stored cell is reused
+    capsys.readouterr()
+    assert main([*argv[:-3], "1000", "--attack-samples", "all"]) == 0
+    assert "cells: 3 run, 0 already done" in capsys.readouterr().out

@@ -216,3 +216,20 @@ def test_a_dataset_factory_by_import_path_is_read_into_a_dataset(tmp_path, monke
     assert data.y_test.tolist() == [0, 1, 2, 0, 1, 2]
     with pytest.raises(UnlearnError, match="has no callable 'absent'"):
         load_dataset("mydata:absent")
+
+
+def test_evaluate_sets_subsamples_the_retain_set_as_evaluate_does() -> None:
+    from ftunlearn import evaluate_sets
+    from ftunlearn.data.splits import stratified_subsample
+
+    data, test = Images(120, seed=9), Images(60, seed=10)
+    model = small_model()
+    sets = {"retain": (data.x[:96], data.y[:96]), "forget": (data.x[96:], data.y[96:]),
+            "test": (test.x, test.y)}
+    loaders = {**sets, "retain": DataLoader(Subset(data, range(96)), batch_size=10)}
+    rows = torch.from_numpy(stratified_subsample(data.y[:96].numpy(), 40, 5))
+    expected = 100.0 * float((model(data.x[:96][rows]).argmax(1) == data.y[:96][rows])
+                             .float().mean())
+    for given in (sets, loaders):  # tensors run only the chosen rows; a loader is read whole
+        metrics = evaluate_sets(model, **given, seed=5, retain_samples=40, device="cpu")
+        assert metrics["RA"] == pytest.approx(expected)

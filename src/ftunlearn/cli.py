@@ -42,6 +42,7 @@ def _add_bench_parser(subparsers: argparse._SubParsersAction) -> None:
             "skips finished cells. Precedence: --preset, then --config, then the flags."
         ),
     )
+    from ftunlearn.metrics.mia import ATTACK_SAMPLES
     from ftunlearn.metrics.registry import NonMembers
 
     add_run_inputs(parser, methods_help="comma-separated method names, or all (default)")
@@ -65,6 +66,14 @@ def _add_bench_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--mia-non-members", choices=typing.get_args(NonMembers),
                         help="class-wise splits: the MIA attacks' non-members, the whole test "
                         "set (default) or its kept classes only (the reference code's choice)")
+    parser.add_argument("--eval-retain-samples", metavar="N|all",
+                        help="RA and the MIA members on all of D_r (default) or on a seeded, "
+                        "label-stratified subsample of at most N retain samples (cheaper, with "
+                        "RA's sampling error)")
+    parser.add_argument("--attack-samples", metavar="N|all|auto",
+                        help="members and non-members each MIA attack is fitted on: at most N a "
+                        "side, all, or auto (default: all where the SVC is solved exactly, else "
+                        f"{ATTACK_SAMPLES})")
     parser.add_argument("--no-report", action="store_true", help="skip the report at the end")
     parser.add_argument("--audit", type=bounded(int, 4, strict=False), metavar="K",
                         help="after the cells, run `ftunlearn audit` with ensembles of K models "
@@ -103,6 +112,8 @@ def _bench_configs(args: argparse.Namespace) -> list[tuple[Path, Any]]:
             "device": args.device, "original_weights": getattr(args, "original", None),
             "allow_tuning_seeds": getattr(args, "allow_tuning_seeds", None) or None,
             "mia_non_members": getattr(args, "mia_non_members", None),
+            "eval_retain_samples": getattr(args, "eval_retain_samples", None),
+            "attack_samples": getattr(args, "attack_samples", None),
         }.items() if value is not None
     }
     configs = []

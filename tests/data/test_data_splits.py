@@ -221,3 +221,21 @@ def test_index_file_format_errors(tmp_path: Path) -> None:
 def test_seed_must_be_a_non_negative_integer(seed: object) -> None:
     with pytest.raises(UnlearnError, match="non-negative integer"):
         make_split(TOY, "random:0.1", seed=seed)  # type: ignore[arg-type]
+
+
+def test_stratified_subsample_keeps_label_proportions_and_is_seeded():
+    from ftunlearn.data.splits import stratified_subsample
+
+    labels = np.repeat(np.arange(4), [400, 300, 200, 100])
+    rows = stratified_subsample(labels, 100, seed=3)
+    assert rows.size == 100 and np.all(np.diff(rows) > 0)
+    assert np.bincount(labels[rows]).tolist() == [40, 30, 20, 10]
+    np.testing.assert_array_equal(rows, stratified_subsample(labels, 100, seed=3))
+    assert not np.array_equal(rows, stratified_subsample(labels, 100, seed=4))
+    np.testing.assert_array_equal(stratified_subsample(labels, None, seed=0), np.arange(1000))
+    np.testing.assert_array_equal(stratified_subsample(labels, 1000, seed=0), np.arange(1000))
+    # a label seen once cannot be stratified: the draw is uniform, still of the asked size
+    assert stratified_subsample(np.r_[labels, 9], 50, seed=0).size == 50
+    for bad in (0, -5, 2.5, True):
+        with pytest.raises(UnlearnError, match="positive integer"):
+            stratified_subsample(labels, bad, seed=0)

@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import csv
 import io
-import math
+import json
 import sqlite3
+from statistics import NormalDist
 
 import numpy as np
 import pytest
 
 from ftunlearn.cli import main
+from ftunlearn.errors import UnlearnError
 from ftunlearn.experiments.audit import (
     CSV_COLUMNS,
     NULL_AUC_RANGE,
+    NULL_KEYS,
+    NULL_PERMUTATIONS,
     NULL_ROW,
     AuditRow,
     audit_examples,
+    floor_z,
+    null_floor,
     null_verdict,
     run_audit,
 )
@@ -25,24 +31,66 @@ from ftunlearn.experiments.terminal import print_audit_table
 from ftunlearn.training import Recipe
 
 
-def _row(name: str, f: float, auc: float, se: float = 0.01) -> AuditRow:
+def _row(name: str, f: float, auc: float = 0.5) -> AuditRow:
     values = {"method": name, "forget_score": f, "ulira_auc": auc}
     empty = np.zeros(0)
-    return AuditRow(values, empty, empty, empty, empty, se)
+    return AuditRow(values, empty, empty, empty, empty)
 
 
-def test_null_verdict_passes_fails_on_auc_and_on_a_method_above_it():
-    ok, sentence = null_verdict({NULL_ROW: _row(NULL_ROW, 0.3, 0.5), "ft": _row("ft", 0.1, 1.0)})
-    assert ok and "passed" in sentence
-    ok, sentence = null_verdict({NULL_ROW: _row(NULL_ROW, 0.3, 0.7)})
-    assert not ok and "unreliable at this K" in sentence
-    ok, sentence = null_verdict({NULL_ROW: _row(NULL_ROW, 0.3, 0.5), "ft": _row("ft", 0.5, 0.5)})
-    assert not ok and "ft" in sentence
-    # within twice the combined standard error: not "clearly" above
-    assert null_verdict({NULL_ROW: _row(NULL_ROW, 0.3, 0.5), "ft": _row("ft", 0.32, 0.5)})[0]
-    # a retraining reference may score above the null row
-    assert null_verdict({NULL_ROW: _row(NULL_ROW, 0.3, 0.5),
-                         "retrain": _row("retrain", 0.9, 0.5)})[0]
+def _null(f: float = 0.15, auc: float = 0.5, mean: float = 0.2, sd: float = 0.04) -> AuditRow:
+    row = _row(NULL_ROW, f, auc)
+    row.values.update(forget_score_null_mean=mean, forget_score_null_sd=sd,
+                      forget_score_null_permutations=100)
+    return row
+
+
+def test_null_floor_is_bonferroni_over_the_rows_compared():
+    # Φ⁻¹(1 − 0.05 / m) for m = 1, 2, 12 (the normal quantiles 0.95, 0.975, 0.99583…)
+    for m, z in ((1, 1.6448536269514722), (2, 1.959963984540054), (12, 2.638257273476751)):
+        assert floor_z(m) == pytest.approx(z, abs=1e-12)
+        assert null_floor(0.2, 0.04, m) == pytest.approx(0.2 + z * 0.04, abs=1e-12)
+    assert floor_z(1) < floor_z(2) < floor_z(12) < floor_z(100)
+    with pytest.raises(UnlearnError, match="at least one row compared"):
+        floor_z(0)
+
+
+def test_null_verdict_passes_below_the_floor_and_fails_on_auc():
+    # one row: floor 0.2 + 1.645 × 0.04 = 0.2658
+    ok, sentence = null_verdict({NULL_ROW: _null(), "ft": _row("ft", 0.26, 1.0)})
+    assert ok
+    assert sentence.startswith("The null row passed (U-LiRA AUC 0.50, F 0.150 for this draw "
+                               "of held-out goldens).")
+    assert "F 0.200 ± 0.040 over 100 re-splits" in sentence and "1.64·sd = 0.266" in sentence
+    assert "the best F any method can expect at this K" in sentence
+    ok, sentence = null_verdict({NULL_ROW: _null(auc=0.7), "ft": _row("ft", 0.1)})
+    assert not ok and "U-LiRA AUC 0.70 is outside [0.35, 0.65]" in sentence
+    assert sentence.endswith("the audit is unreliable at this K.")
+
+
+def test_null_verdict_fails_naming_the_methods_above_the_floor():
+    ok, sentence = null_verdict({NULL_ROW: _null(), "ft": _row("ft", 0.27), "rl": _row("rl", 0.1)})
+    # two rows: floor 0.2 + 1.960 × 0.04 = 0.2784, ft's 0.27 is below it
+    assert ok
+    ok, sentence = null_verdict({NULL_ROW: _null(), "ft": _row("ft", 0.29),
+                                 "rl": _row("rl", 0.1)})
+    assert not ok
+    assert sentence == ("The null row failed (ft's F of 0.290 is above what perfect unlearning "
+                        "gives at this K, 0.278 at most: mean 0.200 + z 1.96 × sd 0.040 over 100 "
+                        "re-splits of the 2K golden models): the audit is unreliable at this K.")
+    ok, sentence = null_verdict({NULL_ROW: _null(), "ft": _row("ft", 0.3),
+                                 "rl": _row("rl", 0.4)})
+    assert not ok and "rl's F of 0.400 and ft's F of 0.300 are above" in sentence
+
+
+def test_null_verdict_holds_a_reference_method_to_the_floor_too():
+    # retrain is a golden draw: it passes below the floor and fails the null above it
+    assert null_verdict({NULL_ROW: _null(), "retrain": _row("retrain", 0.25)})[0]
+    ok, sentence = null_verdict({NULL_ROW: _null(), "retrain": _row("retrain", 0.9)})
+    assert not ok and "retrain's F of 0.900" in sentence
+    # and it counts as a row compared: m = 2 raises the floor above ft's 0.27
+    assert not null_verdict({NULL_ROW: _null(), "ft": _row("ft", 0.27)})[0]
+    assert null_verdict({NULL_ROW: _null(), "ft": _row("ft", 0.27),
+                         "retrain": _row("retrain", 0.2)})[0]
 
 
 def test_audit_examples_all_below_the_cap_else_stratified():
@@ -85,6 +133,13 @@ def test_audit_writes_its_table_store_examples_and_report(audited):
     assert f == pytest.approx(np.mean([r[3] for r in stored]))
     text = (out / "audit.md").read_text()
     assert outcome.verdict in text and "K = 4" in text
+    null = outcome.rows[NULL_ROW].values
+    section = json.loads((out / "audit_section.json").read_text())
+    assert section["null"] == {key: null[key] for key in NULL_KEYS}
+    assert null["forget_score_null_permutations"] == NULL_PERMUTATIONS
+    assert 0 <= null["forget_score_null_mean"] <= 1 and null["forget_score_null_sd"] >= 0
+    assert null["forget_score_null_floor"] == pytest.approx(null_floor(
+        null["forget_score_null_mean"], null["forget_score_null_sd"], 1), abs=1e-12)
     assert (out / "audit_epsilon.png").stat().st_size > 0
     assert (out / "audit_epsilon.svg").exists() and (out / "audit.html").exists()
     assert (out / "audit_epsilon.pdf").read_bytes().startswith(b"%PDF")
@@ -129,18 +184,19 @@ def test_acceptance_null_passes_ft_distinguishable_retrain_like_the_null_row(tmp
     assert ft.values["ulira_auc"] >= 0.9
     low, high = NULL_AUC_RANGE
     assert low <= retrain.values["ulira_auc"] <= high
-    # an independent golden draw, not a copy of the goldens (which would give F = 1, KLOM 0)
-    margin = 3 * math.hypot(null.points_se, retrain.points_se)
-    assert abs(retrain.values["forget_score"] - null.values["forget_score"]) <= margin
+    # an independent golden draw, not a copy of the goldens (which would give F = 1, KLOM 0):
+    # its F lies within the permutation null's two-sided Bonferroni band, m = 2 rows
+    mean, sd = null.values["forget_score_null_mean"], null.values["forget_score_null_sd"]
+    z = NormalDist().inv_cdf(1 - 0.05 / 2)
+    assert mean - z * sd <= retrain.values["forget_score"] <= mean + z * sd
+    assert null.values["forget_score_null_floor"] == pytest.approx(mean + z * sd, abs=1e-12)
     assert retrain.values["klom_p95_forget"] > 0.5 * null.values["klom_p95_forget"]
 
 
-def test_bench_audit_writes_the_audit_and_the_report_shows_it(tmp_path, capsys):
+def test_bench_audit_writes_the_audit_and_the_report_shows_it(tmp_path, capsys,
+                                                              tiny_bench_argv):
     out = tmp_path / "run"
-    argv = ["bench", "--dataset", "digits", "--model", "mlp:hidden=16,depth=1", "--methods",
-            "ft", "--seeds", "1", "--recipe", "epochs=2", "--hp", "ft.epochs=1", "--out",
-            str(out), "--cache-dir", str(tmp_path / "cache"), "--no-progress", "--device", "cpu",
-            "--threads", "1", "--audit", "4"]
+    argv = tiny_bench_argv("--threads", "1", "--audit", "4")
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "U-LiRA AUC" in printed and "│ null " in printed

@@ -213,3 +213,11 @@ def test_the_class_wise_mia_non_member_choice_is_part_of_the_identity():
     choices = {run_identity(config(forget="class:3", mia_non_members=choice), data).digest
                for choice in ("test", "kept-classes")}
     assert len(choices) == 2
+
+
+def test_the_evaluation_sample_sizes_are_part_of_the_identity():
+    data = load_dataset("digits")
+    sizes = [{}, {"eval_retain_samples": 500}, {"attack_samples": 5000},
+             {"attack_samples": "all"}, {"attack_samples": 100}]
+    digests = {run_identity(config(**size), data).digest for size in sizes}
+    assert len(digests) == len(sizes)

@@ -21,6 +21,7 @@ from ftunlearn.metrics.audit import (
     forget_score,
     klom,
     logit_confidence,
+    permutation_forget_scores,
     rule_epsilons,
     ulira,
 )
@@ -136,6 +137,64 @@ def test_null_claim_two_identical_gaussian_samples_of_64_models():
     eps = epsilon(rng.normal(size=(64, 500)), rng.normal(size=(64, 500)))
     assert forget_score(eps, 64) == pytest.approx(0.19, abs=0.02)
     assert float(np.median(eps)) == pytest.approx(1.6, abs=0.15)
+
+
+def test_permutation_null_of_one_gaussian_is_the_f_of_two_samples_of_it():
+    # 2K = 64 draws of one Gaussian: every re-split is two independent 32-model samples, so the
+    # F values centre on the F of two fresh samples (about 0.18 at 500 examples), with a spread
+    # over re-splits of about 0.005 (the spread over 500 independent examples' points)
+    rng = np.random.default_rng(8)
+    k, n = 32, 500
+    scores = permutation_forget_scores(rng.normal(size=(2 * k, n)), k, 8, seed=0)
+    fresh = forget_score(epsilon(rng.normal(size=(k, n)), rng.normal(size=(k, n))), k)
+    assert scores.shape == (8,)
+    assert fresh == pytest.approx(0.18, abs=0.02)
+    assert scores.mean() == pytest.approx(fresh, abs=0.015)
+    assert 0.001 < scores.std(ddof=1) < 0.015
+
+
+def test_permutation_null_of_two_apart_ensembles_spans_mixed_and_separated_splits():
+    # half the pool is shifted by 6 sd: a split with all shifted rows on one side scores F = 0,
+    # a balanced split is two samples of the same mixture (F well above 0); the re-splits mix
+    # both, so the permutation null is not the (low) F of the original halves
+    rng = np.random.default_rng(9)
+    k, n = 8, 40
+    pool = np.concatenate([rng.normal(size=(k, n)), rng.normal(6.0, 1.0, size=(k, n))])
+    assert forget_score(epsilon(pool[k:], pool[:k]), k) == 0.0
+    scores = permutation_forget_scores(pool, k, 20, seed=1)
+    assert scores.min() >= 0.0 and scores.max() <= 1.0
+    assert scores.mean() > 0.1 and scores.std(ddof=1) > 0.0
+    # one split by hand: the same draw as the function's first permutation
+    order = np.random.default_rng(1).permutation(2 * k)
+    first = forget_score(epsilon(pool[order[k:]], pool[order[:k]]), k)
+    assert scores[0] == first
+
+
+def test_permutation_null_of_identical_models_is_a_perfect_score_every_time():
+    # every model gives the same φ: ε = 0 on every example of every re-split, F = 1, sd 0
+    pool = np.tile(np.random.default_rng(11).normal(size=(1, 20)), (8, 1))
+    np.testing.assert_array_equal(permutation_forget_scores(pool, 4, 3, seed=0), 1.0)
+
+
+def test_permutation_null_is_deterministic_by_seed():
+    pool = np.random.default_rng(10).normal(size=(12, 30))
+    np.testing.assert_array_equal(permutation_forget_scores(pool, 6, 5, seed=3),
+                                  permutation_forget_scores(pool, 6, 5, seed=3))
+    assert not np.array_equal(permutation_forget_scores(pool, 6, 5, seed=3),
+                              permutation_forget_scores(pool, 6, 5, seed=4))
+
+
+@pytest.mark.parametrize(("shape", "k", "permutations", "message"), [
+    ((12, 30), 5, 10, r"shape \(2k, examples\) = \(10, n >= 1\), got \(12, 30\)"),
+    ((12,), 6, 10, r"shape \(2k, examples\) = \(12, n >= 1\), got \(12,\)"),
+    ((12, 0), 6, 10, r"got \(12, 0\)"),
+    ((4, 30), 2, 10, r"integer k >= 3, got 2"),
+    ((12, 30), 6, 1, r"integer permutations >= 2 \(an sd needs two values\), got 1"),
+    ((12, 30), 6.0, 10, r"integer k >= 3, got 6.0"),
+])
+def test_permutation_null_rejects_bad_input(shape, k, permutations, message):
+    with pytest.raises(UnlearnError, match=message):
+        permutation_forget_scores(np.zeros(shape), k, permutations, seed=0)
 
 
 def test_ulira_on_two_gaussians_of_known_separation():

@@ -275,3 +275,33 @@ def test_extra_mia_features_can_be_left_out():
 def test_invalid_splits_raise_unlearn_error(split, message):
     with pytest.raises(UnlearnError, match=message):
         evaluate(identity_model(), tiny_dataset(), split, device="cpu")
+
+
+def test_ra_is_measured_on_the_seeded_stratified_retain_subsample():
+    from ftunlearn.data.splits import stratified_subsample
+
+    data = tiny_dataset()
+    retain = RANDOM_SPLIT.retain
+    for seed in (0, 7):
+        rows = stratified_subsample(data.y_train[retain].numpy(), 12, seed)
+        chosen = retain[torch.from_numpy(rows)].tolist()
+        metrics = evaluate(identity_model(), data, RANDOM_SPLIT, seed=seed, device="cpu",
+                           retain_samples=12)
+        assert metrics["RA"] == pytest.approx(percent_right(chosen, TRAIN_WRONG))
+        outputs = model_outputs(identity_model(), data, RANDOM_SPLIT, seed=seed, device="cpu",
+                                retain_samples=12)
+        assert outputs.retain.labels.tolist() == data.y_train[chosen].tolist()
+        assert torch.bincount(outputs.retain.labels).tolist() == [4, 4, 4]
+    # the default, or a cap at or above the retain set's size, evaluates on all of D_r
+    for everything in ({}, {"retain_samples": 30}, {"retain_samples": 10_000}):
+        metrics = evaluate(identity_model(), data, RANDOM_SPLIT, device="cpu", **everything)
+        assert metrics["RA"] == pytest.approx(percent_right(range(10, 40), TRAIN_WRONG))
+
+
+def test_attack_samples_reaches_the_mia_attack():
+    outputs = model_outputs(identity_model(), tiny_dataset(), RANDOM_SPLIT, seed=2,
+                            device="cpu", attack_samples=6, extra_mia_features=())
+    retain, test, forget = outputs.retain, outputs.test, outputs.forget
+    expected = mia_efficacy(retain.logits, retain.labels, test.logits, test.labels,
+                            forget.logits, forget.labels, seed=2, attack_samples=6)
+    assert outputs.metrics["MIA"] == pytest.approx(expected)

@@ -150,7 +150,7 @@ def test_mia_efficacy_validation():
         mia_efficacy(*constructed_sets("members"), attack="mlp")
     with pytest.raises(UnlearnError, match="unknown MIA feature"):
         mia_efficacy(*constructed_sets("members"), feature="margin")
-    assert set(MIA_ATTACKS) == {"svc", "logreg"}
+    assert set(MIA_ATTACKS) == {"svc", "libsvm", "logreg"}
     with pytest.raises(UnlearnError, match="unknown MIA attack"):
         get_attack("forest")
 
@@ -228,3 +228,31 @@ def test_mia_attack_accuracy_tells_separable_from_identical_populations():
     assert 40.0 < same < 60.0
     with pytest.raises(UnlearnError, match="folds"):
         attack_accuracy_from_features(np.ones(5), np.zeros(5), folds=1)
+
+
+def test_auto_fits_every_sample_where_the_svc_is_solved_exactly():
+    from ftunlearn.metrics.mia import ATTACK_SAMPLES, fit_size
+
+    rng = np.random.default_rng(0)
+    confidences = rng.uniform(0, 1, 7000), rng.uniform(0, 1, 7000)
+    losses = rng.exponential(5.0, 7000), rng.exponential(6.0, 7000)
+    assert fit_size("svc", *confidences, "auto") is None
+    assert fit_size("svc", *losses, "auto") == ATTACK_SAMPLES  # libsvm: capped for its cost
+    assert fit_size("logreg", *confidences, "auto") == ATTACK_SAMPLES
+    assert fit_size("svc", *confidences, 300) == 300
+    assert fit_size("svc", *confidences, None) is None
+    with pytest.raises(UnlearnError, match="None or 'auto'"):
+        fit_size("svc", *confidences, "most")
+    targets = rng.uniform(0, 1, 500)
+    assert mia_efficacy_from_features(*confidences, targets, seed=1) == \
+        mia_efficacy_from_features(*confidences, targets, seed=1, attack_samples=None)
+
+
+def test_the_exact_svc_and_libsvm_give_the_same_mia_efficacy():
+    rng = np.random.default_rng(5)
+    members, non_members = rng.beta(6.0, 1.5, 1500), rng.beta(5.0, 1.8, 1500)
+    targets = rng.beta(5.5, 1.6, 2000)
+    exact = mia_efficacy_from_features(members, non_members, targets, attack="svc")
+    reference = mia_efficacy_from_features(members, non_members, targets, attack="libsvm",
+                                           attack_samples=None)
+    assert abs(exact - reference) <= 0.1  # libsvm stops at its tolerance of 1e-3

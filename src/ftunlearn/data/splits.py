@@ -95,3 +95,22 @@ def make_split(dataset: Dataset, spec: str, seed: int = 0) -> Split:
         retain=torch.from_numpy(np.flatnonzero(keep).astype(np.int64)),
         forgotten_classes=whole,
     )
+
+
+def stratified_subsample(labels: np.ndarray, cap: int | None, seed: int) -> np.ndarray:
+    """Sorted positions of at most ``cap`` of ``labels``' rows, drawn by ``seed`` in proportion
+    to each label's count (all rows when there are not more than ``cap``, or ``cap`` is None).
+
+    Labels seen only once cannot be stratified; then the draw is uniform."""
+    n = len(labels)
+    if cap is None or n <= cap:
+        return np.arange(n)
+    if isinstance(cap, bool) or not isinstance(cap, int | np.integer) or cap < 1:
+        raise UnlearnError(f"a subsample size must be a positive integer or None, got {cap!r}")
+    from sklearn.model_selection import train_test_split
+
+    counts = np.unique(labels, return_counts=True)[1]
+    stratify = labels if counts.min() >= 2 and cap >= counts.size else None
+    chosen, _ = train_test_split(np.arange(n), train_size=int(cap), random_state=seed,
+                                 stratify=stratify)
+    return np.sort(chosen)

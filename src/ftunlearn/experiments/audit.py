@@ -7,7 +7,9 @@ seeds). Held-out goldens with seeds K..2K−1 are scored as if they were unlearn
 the noise floor every method is read against. The unlearned ensemble's seeds are disjoint from
 both golden ensembles', so no unlearned model shares an initialisation or batch order with the
 golden it is compared with (``retrain`` is then an independent golden draw, like the null
-row). The forget set is drawn once (split seed ``seed``). Every model goes through the
+row). The null row's floor is a permutation null over the pooled 2K goldens: the F of a
+perfect method at this K, mean and sd over NULL_PERMUTATIONS random re-splits into two halves
+of K. The forget set is drawn once (split seed ``seed``). Every model goes through the
 checkpoint cache, so an interrupted audit resumes with every finished model.
 """
 
@@ -18,12 +20,13 @@ import csv
 import io
 import json
 import logging
-import math
 import sqlite3
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -34,6 +37,7 @@ from torch import nn
 
 from ftunlearn.atomic import write_atomic
 from ftunlearn.data import make_split
+from ftunlearn.data.splits import stratified_subsample
 from ftunlearn.errors import UnlearnError
 from ftunlearn.experiments.cache import CachedModel
 from ftunlearn.experiments.catalog import is_reference
@@ -51,11 +55,17 @@ log = logging.getLogger(__name__)
 NULL_ROW = "null"
 MODES = ("seeds", "one-original")
 NULL_AUC_RANGE = (0.35, 0.65)
+NULL_PERMUTATIONS = 100  # sd to ±7 % (1/√198); ~0.05 s each at K = 32, 500 examples: ~5 s
+NULL_ALPHA = 0.05
+"""Family-wise level of the null row's floor: Bonferroni over the rows compared with it."""
 CSV_COLUMNS = (
     "method", "K", "n_examples", "forget_score", "final_score", "eps_resolution", "ulira_auc",
     "ulira_acc", "ulira_tpr_at_1fpr", "ulira_tpr_at_5fpr", "klom_p95_forget", "klom_p95_retain",
     "klom_p95_test",
 )
+NULL_KEYS = ("forget_score_null_mean", "forget_score_null_sd", "forget_score_null_floor",
+             "forget_score_null_permutations")
+"""The permutation null's values on the null row (in ``values`` and audit_section.json)."""
 ULIRA_SPLITS = 10
 UNLEARNED_SEED_OFFSET = 10_000
 """Seed j of the unlearned ensemble (its original and the method) is this + j: fixed, not a
@@ -71,7 +81,6 @@ class AuditRow:
     points: np.ndarray
     llr: np.ndarray
     klom_forget: np.ndarray
-    points_se: float
 
 
 @dataclass(frozen=True)
@@ -87,13 +96,7 @@ def audit_examples(forget: np.ndarray, labels: np.ndarray, cap: int, seed: int) 
     """All of D_f up to ``cap``, else a seeded subsample stratified by label (sorted indices)."""
     if cap < 1:
         raise UnlearnError(f"--examples must be >= 1, got {cap}")
-    if forget.size <= cap:
-        return np.sort(forget)
-    from sklearn.model_selection import train_test_split
-
-    stratify = labels if np.unique(labels, return_counts=True)[1].min() >= 2 else None
-    chosen, _ = train_test_split(forget, train_size=cap, random_state=seed, stratify=stratify)
-    return np.sort(chosen)
+    return np.sort(forget[stratified_subsample(labels, cap, seed)])
 
 
 class _Ensembles:
@@ -224,29 +227,66 @@ def _score(name: str, k: int, u: _Outputs, g: _Outputs, seed: int) -> AuditRow:
         "ulira_auc_std": lira.auc_std, "ulira_acc_std": lira.acc_std,
         "ra": u.ra, "ta": u.ta,
     }
-    se = float(points.std(ddof=1) / math.sqrt(points.size)) if points.size > 1 else 0.0
-    return AuditRow(values, eps, points, lira.llr, kl_forget.per_example, se)
+    return AuditRow(values, eps, points, lira.llr, kl_forget.per_example)
+
+
+def floor_z(compared: int) -> float:
+    """z of the null row's floor: the one-sided Bonferroni quantile Φ⁻¹(1 − NULL_ALPHA / m)."""
+    if compared < 1:
+        raise UnlearnError(f"the null row's floor needs at least one row compared, got {compared}")
+    return NormalDist().inv_cdf(1 - NULL_ALPHA / compared)
+
+
+def null_floor(mean: float, sd: float, compared: int) -> float:
+    """The highest F perfect unlearning gives at this K, beyond chance: mean + z · sd."""
+    return mean + floor_z(compared) * sd
 
 
 def null_verdict(rows: dict[str, AuditRow]) -> tuple[bool, str]:
-    """Whether the null row passed, and the sentence that says so (or why not)."""
+    """Whether the null row passed, and the sentence that says so (or why not).
+
+    The null row's values carry the permutation null (``forget_score_null_mean``/``_sd``, see
+    :func:`ftunlearn.metrics.audit.permutation_forget_scores`); every other row, references
+    included, is compared with its floor, m = the number of those rows.
+    """
     null = rows[NULL_ROW]
     auc = null.values["ulira_auc"]
     low, high = NULL_AUC_RANGE
     if not low <= auc <= high:
         return False, (f"The null row failed (its U-LiRA AUC {auc:.2f} is outside [{low}, "
                        f"{high}]): the audit is unreliable at this K.")
-    for name, row in rows.items():
-        if name == NULL_ROW or is_reference(name):
-            continue
-        margin = 2 * math.hypot(null.points_se, row.points_se)
-        if row.values["forget_score"] > null.values["forget_score"] + margin:
-            return False, (f"The null row failed (its F {null.values['forget_score']:.3f} is "
-                           f"clearly below {name}'s {row.values['forget_score']:.3f}): the "
-                           "audit is unreliable at this K.")
+    mean, sd = null.values["forget_score_null_mean"], null.values["forget_score_null_sd"]
+    count = null.values.get("forget_score_null_permutations", NULL_PERMUTATIONS)
+    compared = [name for name in rows if name != NULL_ROW]
+    z, floor = floor_z(max(1, len(compared))), null_floor(mean, sd, max(1, len(compared)))
+    spread = (f"mean {mean:.3f} + z {z:.2f} × sd {sd:.3f} over {count} re-splits of the 2K "
+              "golden models")
+    above = sorted((n for n in compared if rows[n].values["forget_score"] > floor),
+                   key=lambda n: -rows[n].values["forget_score"])
+    if above:
+        who = " and ".join(f"{n}'s F of {rows[n].values['forget_score']:.3f}" for n in above)
+        return False, (f"The null row failed ({who} {'is' if len(above) == 1 else 'are'} above "
+                       f"what perfect unlearning gives at this K, {floor:.3f} at most: "
+                       f"{spread}): the audit is unreliable at this K.")
     return True, (f"The null row passed (U-LiRA AUC {auc:.2f}, F "
-                  f"{null.values['forget_score']:.3f}, the best F any method can expect at this "
-                  "K).")
+                  f"{null.values['forget_score']:.3f} for this draw of held-out goldens). "
+                  f"Perfect unlearning gives F {mean:.3f} ± {sd:.3f} over {count} re-splits of "
+                  "the 2K golden models, the best F any method can expect at this K; no method "
+                  f"is above mean + {z:.2f}·sd = {floor:.3f}.")
+
+
+def _permutation_null(golden: _Outputs, held_out: _Outputs, k: int, compared: int, seed: int
+                      ) -> dict[str, Any]:
+    """The null row's permutation null: F's mean, sd and floor over re-splits of the 2K goldens."""
+    started = time.perf_counter()
+    scores = stats.permutation_forget_scores(np.concatenate([golden.forget, held_out.forget]),
+                                             k, NULL_PERMUTATIONS, seed)
+    mean, sd = float(scores.mean()), float(scores.std(ddof=1))
+    log.info("audit: permutation null, %d re-splits in %.1f s", scores.size,
+             time.perf_counter() - started)
+    return {"forget_score_null_mean": mean, "forget_score_null_sd": sd,
+            "forget_score_null_floor": null_floor(mean, sd, max(1, compared)),
+            "forget_score_null_permutations": int(scores.size)}
 
 
 def run_audit(
@@ -282,6 +322,8 @@ def run_audit(
     golden = _outputs([m.model for m in ens.goldens(seeds)], ens, rows_of)
     held_out = _outputs([m.model for m in ens.goldens(list(range(k, 2 * k)))], ens, rows_of)
     rows = {NULL_ROW: _score(NULL_ROW, k, held_out, golden, seed)}
+    rows[NULL_ROW].values.update(
+        _permutation_null(golden, held_out, k, len(config.methods), seed))
     own = [UNLEARNED_SEED_OFFSET + j for j in seeds]
     originals = (ens.originals(own) if mode == "seeds"
                  else ens.originals([UNLEARNED_SEED_OFFSET + seed]) * k)
@@ -399,7 +441,8 @@ def _write_report(outcome: AuditOutcome, config: BenchConfig, mode: str, png: by
              "threshold 0.")
     header, body = table_cells(outcome)
     section = {"intro": intro, "verdict": outcome.verdict, "ranking": _ranking(outcome),
-               "header": header, "rows": body, "figure": AUDIT_FIGURE}
+               "header": header, "rows": body, "figure": AUDIT_FIGURE,
+               "null": {key: null[key] for key in NULL_KEYS}}
     write_atomic(outcome.out_dir / AUDIT_SECTION, json.dumps(section, indent=1).encode())
     md = ["# Per-example audit", "", intro, "", outcome.verdict, "", _ranking(outcome), "",
           "| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]

@@ -8,13 +8,13 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 from ftunlearn.errors import UnlearnError
 from ftunlearn.experiments.pseudo import PSEUDO_METHODS
 from ftunlearn.methods.base import METHODS
 from ftunlearn.metrics.registry import NonMembers
-from ftunlearn.params import Params
+from ftunlearn.params import Params, Range
 from ftunlearn.training import Recipe
 
 
@@ -47,6 +47,13 @@ class BenchConfig(Params):
     """Class-wise splits: the MIA attacks' non-members, the whole test set (default: the
     forget set's true non-members are unseen samples of every class) or only the kept classes'
     test samples (the reference code's choice)."""
+    eval_retain_samples: Annotated[int, Range(ge=1)] | Literal["all"] = "all"
+    """RA and the MIA members on all of D_r, or on at most this many retain samples (a seeded,
+    label-stratified subsample, the same for every model of a seed): cheaper, with RA's
+    sampling error (docs/performance.md, "Evaluation cost")."""
+    attack_samples: Annotated[int, Range(ge=2)] | Literal["all", "auto"] = "auto"
+    """Members and non-members each MIA attack is fitted on: at most this many a side, all, or
+    ``"auto"`` (all where the SVC is solved exactly, else ``mia.ATTACK_SAMPLES``)."""
     original_weights: str | None = None
     """The user's trained weights (``.safetensors`` or a ``.pt`` state dict) used as the original
     of every seed instead of training one; the golden models are still trained with the recipe."""
@@ -76,6 +83,12 @@ class BenchConfig(Params):
                       "--seeds 0,1,2 or a seeds list without them (--allow-tuning-seeds runs "
                       "anyway, for debugging only)")
 
+    @property
+    def evaluation_sizes(self) -> dict[str, int | str | None]:
+        """``retain_samples`` and ``attack_samples`` as ``evaluate`` takes them."""
+        return {"retain_samples": _count(self.eval_retain_samples),
+                "attack_samples": _count(self.attack_samples)}
+
     def to_dict(self) -> dict[str, Any]:
         """As :meth:`Params.to_dict`, without the tuning keys when unset (so runs without a
         tuned config store the configuration they always did); ``allow_tuning_seeds`` is kept
@@ -93,6 +106,10 @@ class BenchConfig(Params):
             "dataset": self.dataset, "model": self.model, "forget": self.forget,
             "recipe": self.recipe.to_dict(), "mia_extras": self.mia_extras,
         }
+
+def _count(value: int | str) -> int | str | None:
+    return None if value == "all" else value
+
 
 def tuning_seeds(tuning: Mapping[str, Any]) -> tuple[int, ...]:
     """The seeds a ``[tuning]`` table says were tuned on (none when absent)."""

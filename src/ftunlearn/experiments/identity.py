@@ -96,6 +96,7 @@ def run_identity(config: BenchConfig, dataset: Dataset | None = None) -> RunIden
         "forget": config.forget,
         "mia_extras": config.mia_extras,
         "mia_non_members": config.mia_non_members,
+        **config.evaluation_sizes,
         "original_weights": _weights_digest(config.original_weights),
     }
     splits = {seed: make_split(dataset, config.forget, seed=seed).fingerprint

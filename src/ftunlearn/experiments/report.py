@@ -40,6 +40,7 @@ from ftunlearn.experiments.intervals import (
 from ftunlearn.experiments.plots import FORMATS, PLOT_FILES, PLOT_TITLES, render_plots
 from ftunlearn.experiments.pseudo import GOLDEN, PSEUDO_METHODS
 from ftunlearn.experiments.store import RESULTS_FILENAME, CellResult, ResultStore
+from ftunlearn.metrics.mia import ATTACK_SAMPLES
 
 PRIMARY_METRICS = ("UA", "RA", "TA", "MIA", "avg_gap", "forget_loss_gap", "rte_seconds")
 METRIC_LABELS = {
@@ -594,7 +595,13 @@ def protocol_items(summary: RunSummary) -> list[tuple[str, str]]:
     items = [
         ("MIA attack", mia.definition if mia.registered else "RBF SVC membership attack"),
         ("MIA features", features),
-        ("MIA non-members", _format_value(config.get("mia_nonmembers", "the whole test set"))),
+        ("MIA non-members", _non_members_words(config.get("mia_non_members", "test"))),
+        ("retain sample", _sample_words(config.get("eval_retain_samples"),
+                                        "RA and the MIA members on", "retain samples (seeded, "
+                                        "stratified by label)", "all of D_r")),
+        ("attack fit", _sample_words(config.get("attack_samples"), "each MIA attack "
+                                     "fitted on", "members and as many non-members (seeded)",
+                                     "every member and non-member")),
         ("attack quality", f"{MIA_ATTACK_ACC} (cross-validated accuracy of the attack on its "
                            f"own members vs non-members); below {CHANCE_ATTACK_ACC:g} % the MIA "
                            f"column says '{CHANCE_FLAG}' and Avg Gap is also shown without it"),
@@ -605,9 +612,21 @@ def protocol_items(summary: RunSummary) -> list[tuple[str, str]]:
         ("paired comparison", f"per method, Avg Gap minus {PAIRED_BASELINE}'s on each shared "
                               "seed, with the t-interval of the mean difference"),
     ]
-    items += [(key, _format_value(value)) for key, value in config.items()
-              if key.startswith("mia_") and key not in ("mia_extras", "mia_nonmembers")]
     return items
+
+
+def _non_members_words(choice: object) -> str:
+    return ("the kept classes' test samples (class-wise splits)" if choice == "kept-classes"
+            else "the whole test set")
+
+
+def _sample_words(size: object, before: str, after: str, everything: str) -> str:
+    if size is None:  # a run made before the size was part of its configuration
+        return "not recorded by this run"
+    if size == "auto":
+        return (f"{before} every member and non-member where the SVC is solved exactly, else "
+                f"at most {ATTACK_SAMPLES} {after}")
+    return f"{before} {everything}" if size == "all" else f"{before} at most {size} {after}"
 
 
 def verdict_notes(summary: RunSummary) -> list[str]:

@@ -51,7 +51,8 @@ class Workspace:
     def evaluation_options(self) -> dict[str, object]:
         """The run's protocol choices, as ``evaluate``/``model_outputs`` keywords."""
         return {"extra_mia_features": EXTRA_MIA_FEATURES if self.config.mia_extras else (),
-                "mia_non_members": self.config.mia_non_members}
+                "mia_non_members": self.config.mia_non_members,
+                **self.config.evaluation_sizes}
 
     @property
     def dataset(self) -> Dataset:

@@ -1,4 +1,5 @@
-"""The per-example audit's statistics: ε per example, the forget score, U-LiRA and KLOM.
+"""The per-example audit's statistics: ε per example, the forget score and its permutation null,
+U-LiRA and KLOM.
 
 Every function takes per-model, per-example values as numpy arrays shaped ``(models, examples)``
 (or one example's samples as 1-D arrays) and is pure numpy/scipy/scikit-learn. Definitions are
@@ -183,6 +184,40 @@ def bucket_points(eps: np.ndarray, k: int) -> np.ndarray:
 def forget_score(eps_values: np.ndarray, k: int) -> float:
     """F: the mean bucket points over the audited examples."""
     return float(np.mean(bucket_points(eps_values, k)))
+
+
+def permutation_forget_scores(pool: np.ndarray, k: int, permutations: int, seed: int
+                              ) -> np.ndarray:
+    """F of a perfect method at this K: F of a random K of ``pool`` against the other K.
+
+    ``pool`` is φ of 2K golden-like models, ``(2K, examples)`` (the goldens and the held-out
+    goldens stacked). Under perfect unlearning an unlearned model is one more golden draw, so
+    the 2K rows are exchangeable: every split into a "reference" half of K and a "candidate"
+    half of K is as good as the audit's own, and the F of the candidate half against the
+    reference half is distributed as the F of a perfect method. That distribution includes the
+    variance from which K models were drawn, which the per-example standard error of F lacks.
+    Each permutation draws one split (a numpy Generator seeded by ``seed``, so the same seed
+    gives the same values); returns the ``permutations`` F values in draw order.
+    """
+    def whole(value: object) -> bool:
+        return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+    if not whole(k) or k < 3:
+        raise UnlearnError(f"permutation_forget_scores needs an integer k >= 3, got {k!r}")
+    if not whole(permutations) or permutations < 2:
+        raise UnlearnError(f"permutation_forget_scores needs an integer permutations >= 2 (an "
+                           f"sd needs two values), got {permutations!r}")
+    phi = np.asarray(pool, dtype=np.float64)
+    if phi.ndim != 2 or phi.shape[0] != 2 * k or phi.shape[1] < 1:
+        raise UnlearnError(f"permutation_forget_scores needs a pool of shape (2k, examples) = "
+                           f"({2 * k}, n >= 1), got {phi.shape}")
+    rng = np.random.default_rng(seed)
+    scores = np.empty(int(permutations))
+    for i in range(scores.size):
+        order = rng.permutation(2 * k)
+        reference, candidate = phi[order[:k]], phi[order[k:]]
+        scores[i] = bucket_points(epsilon(candidate, reference), k).mean()
+    return scores
 
 
 def final_score(f: float, ra_u: float, ra_g: float, ta_u: float, ta_g: float) -> float:

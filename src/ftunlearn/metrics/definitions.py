@@ -27,7 +27,8 @@ def unlearning_accuracy(inputs: MetricInputs) -> float:
 
 
 @metric("RA", "RA", primary=True, in_avg_gap=True,
-        definition="remaining accuracy: accuracy on the retain set D_r")
+        definition="remaining accuracy: accuracy on the retain set D_r (or on a seeded, "
+                   "label-stratified subsample of it, when asked)")
 def remaining_accuracy(inputs: MetricInputs) -> float:
     return accuracy(inputs.retain.logits, inputs.retain.labels)
 
@@ -80,6 +81,7 @@ def _mia(feature: str, inputs: MetricInputs) -> float:
     return mia_efficacy(
         inputs.retain.logits, inputs.retain.labels, *_non_members(inputs),
         inputs.forget.logits, inputs.forget.labels, feature=feature, seed=inputs.seed,
+        attack=inputs.mia_attack, attack_samples=inputs.attack_samples,
     )
 
 
@@ -95,7 +97,7 @@ def mia_confidence(inputs: MetricInputs) -> float:
                    "non-members (50 is chance; below 55 its MIA-efficacy is noise)")
 def mia_attack_quality(inputs: MetricInputs) -> float:
     return mia_attack_accuracy(inputs.retain.logits, inputs.retain.labels,
-                               *_non_members(inputs), seed=inputs.seed)
+                               *_non_members(inputs), attack=inputs.mia_attack, seed=inputs.seed)
 
 
 def _extra_mia(feature: str, label: str) -> None:

@@ -4,7 +4,8 @@
 need; ``evaluate`` turns a model (and optionally the golden model's outputs) into one result
 row of metrics. Metric keys:
 
-- always: ``UA``, ``RA``, ``TA``, ``MIA`` (confidence feature, RBF SVC), ``MIA_entropy``,
+- always: ``UA``, ``RA`` (on all of D_r, or on a seeded, label-stratified subsample of at most
+  ``retain_samples``), ``TA``, ``MIA`` (confidence feature, RBF SVC), ``MIA_entropy``,
   ``MIA_m_entropy``, ``MIA_loss`` (the other features, unless left out), ``loss_MIA``,
   ``forget_CE`` (mean cross-entropy on D_f);
 - class-wise splits (``split.forgotten_classes`` not empty): ``TA`` is on the test samples of
@@ -27,7 +28,9 @@ import torch
 from torch import nn
 
 from ftunlearn.data.dataset import Dataset
+from ftunlearn.data.splits import stratified_subsample
 from ftunlearn.errors import UnlearnError
+from ftunlearn.metrics.mia import AttackSamples
 from ftunlearn.metrics.registry import MetricInputs, NonMembers, compute_stage
 from ftunlearn.training import predict
 
@@ -43,6 +46,7 @@ MIA_KEYS: Mapping[str, str] = MappingProxyType(
 
 EXTRA_MIA_FEATURES: tuple[str, ...] = ("entropy", "modified_entropy", "loss")
 """MIA features reported besides the default (confidence) one, unless asked otherwise."""
+
 
 
 class SplitLike(Protocol):
@@ -128,8 +132,12 @@ def standalone_metrics(
     seed: int = 0,
     extra_mia_features: Sequence[str] = EXTRA_MIA_FEATURES,
     mia_non_members: NonMembers = "test",
+    attack_samples: AttackSamples = "auto",
+    mia_attack: str = "svc",
 ) -> dict[str, float]:
-    """The metrics of one model that need no golden model (see the module docs for keys)."""
+    """The metrics of one model that need no golden model (see the module docs for keys);
+    ``attack_samples``: how many members and non-members the MIA attacks are fitted on
+    (``mia.fit_size``); ``mia_attack``: their classifier (``mia.MIA_ATTACKS``)."""
     if mia_non_members not in typing.get_args(NonMembers):
         raise UnlearnError(f"mia_non_members must be one of {typing.get_args(NonMembers)}, got "
                            f"{mia_non_members!r}")
@@ -137,7 +145,8 @@ def standalone_metrics(
     if unknown:
         raise UnlearnError(f"unknown MIA feature(s) {unknown}; choose among {', '.join(MIA_KEYS)}")
     inputs = MetricInputs(forget, retain, test, tuple(forgotten_classes), seed=seed,
-                          mia_features=tuple(extra_mia_features), mia_non_members=mia_non_members)
+                          mia_features=tuple(extra_mia_features), mia_non_members=mia_non_members,
+                          attack_samples=attack_samples, mia_attack=mia_attack)
     return compute_stage("model", inputs)
 
 
@@ -151,10 +160,18 @@ def model_outputs(
     batch_size: int | None = None,
     extra_mia_features: Sequence[str] = EXTRA_MIA_FEATURES,
     mia_non_members: NonMembers = "test",
+    retain_samples: int | None = None,
+    attack_samples: AttackSamples = "auto",
+    mia_attack: str = "svc",
 ) -> ModelOutputs:
     """Run ``model`` over the split's forget, retain and test sets and compute its standalone
-    metrics; ``seed`` draws the MIA member sample and the loss-MIA folds."""
+    metrics; ``seed`` draws the MIA member sample and the loss-MIA folds. ``retain_samples``
+    evaluates on at most that many retain samples (a seeded, label-stratified subsample, the
+    same for every model of a seed): cheaper, at the cost of RA's sampling error (binomial,
+    at most 50/sqrt(n) points; docs/performance.md, "Evaluation cost")."""
     forget_idx, retain_idx, classes = _checked_split(dataset, split)
+    rows = stratified_subsample(dataset.y_train[retain_idx].numpy(), retain_samples, seed)
+    retain_idx = retain_idx[torch.from_numpy(rows)]
 
     def outputs(x: torch.Tensor, y: torch.Tensor) -> SetOutputs:
         return _set_outputs(model, x, y, batch_size=batch_size, device=device)
@@ -164,7 +181,7 @@ def model_outputs(
     test = outputs(dataset.x_test, dataset.y_test)
     metrics = standalone_metrics(
         forget, retain, test, classes, seed=seed, extra_mia_features=extra_mia_features,
-        mia_non_members=mia_non_members,
+        mia_non_members=mia_non_members, attack_samples=attack_samples, mia_attack=mia_attack,
     )
     return ModelOutputs(forget, retain, test, classes, MappingProxyType(metrics))
 
@@ -213,11 +230,15 @@ def evaluate(
     batch_size: int | None = None,
     extra_mia_features: Sequence[str] = EXTRA_MIA_FEATURES,
     mia_non_members: NonMembers = "test",
+    retain_samples: int | None = None,
+    attack_samples: AttackSamples = "auto",
+    mia_attack: str = "svc",
 ) -> dict[str, float]:
     """One result row of metrics for ``model`` on ``split`` of ``dataset`` (keys: module docs).
 
-    ``golden`` holds the golden model's ``model_outputs`` on the same split; computing it once
-    and passing it to every method's evaluation avoids re-running the golden model.
+    ``golden`` holds the golden model's ``model_outputs`` on the same split, with the same
+    ``seed`` and ``retain_samples``; computing it once and passing it to every method's
+    evaluation avoids re-running the golden model.
     """
     outputs = model_outputs(
         model,
@@ -228,6 +249,9 @@ def evaluate(
         batch_size=batch_size,
         extra_mia_features=extra_mia_features,
         mia_non_members=mia_non_members,
+        retain_samples=retain_samples,
+        attack_samples=attack_samples,
+        mia_attack=mia_attack,
     )
     result = dict(outputs.metrics)
     if golden is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
+from typing import Literal
 
 import numpy as np
 from sklearn.base import ClassifierMixin
@@ -16,6 +17,7 @@ from sklearn.svm import SVC
 from ftunlearn.errors import UnlearnError
 from ftunlearn.metrics._validation import ArrayLike, as_values, logits_and_labels
 from ftunlearn.metrics.features import get_feature
+from ftunlearn.metrics.rbf_svc import RBFSVC, solvable_exactly
 
 AttackFactory = Callable[[int, int], ClassifierMixin]
 """Builds an unfitted binary classifier from ``(n_features, seed)``."""
@@ -24,12 +26,14 @@ _MEMBER = 1
 _NON_MEMBER = 0
 
 ATTACK_SAMPLES = 5000
-"""Most members and most non-members an attack is fitted on (each side drawn by the seed).
+"""Most members and most non-members an SVC attack that libsvm must fit is fitted on (each
+side drawn by the seed), under ``attack_samples="auto"``: features too wide for the exact
+solver (``rbf_svc``), such as the loss. libsvm's fit grows about quadratically with its
+training set: on Fashion-MNIST 10 000 + 10 000 took about 5 s, 5000 + 5000 about 1.5 s."""
 
-An RBF SVC's fit grows about quadratically with its training set. On Fashion-MNIST (10 000 +
-10 000) a fit took about 20 s, at 5000 + 5000 about 9 s, at 2000 + 2000 under 2 s; but at 2000
-MIA-efficacy spread 8.7 points over seeds against 0.8 for the full fit, at 5000 1.4
-(docs/performance.md). ``None`` in the ``attack_samples`` arguments fits on everything."""
+AttackSamples = int | None | Literal["auto"]
+"""How many members and non-members an attack is fitted on: at most that many a side, all
+(``None``), or ``"auto"``: all when the SVC is solved exactly, else ``ATTACK_SAMPLES``."""
 
 QUALITY_SAMPLES = 2000
 """Most members and non-members the attack accuracy cross-validates on: it estimates a rate,
@@ -41,7 +45,13 @@ ATTACK_FOLDS = 5
 
 
 def _svc_attack(n_features: int, seed: int) -> ClassifierMixin:
-    # The reference code's attack: SVC(C=3, gamma="auto", kernel="rbf") on the raw feature.
+    # The reference code's attack: SVC(C=3, gamma="auto", kernel="rbf") on the raw feature,
+    # solved exactly in explicit kernel features when that feature is one bounded scalar.
+    return RBFSVC(C=3.0, gamma=1.0 / n_features, random_state=seed)
+
+
+def _libsvm_attack(n_features: int, seed: int) -> ClassifierMixin:
+    # The same SVC through scikit-learn's libsvm whatever the feature: a check of the above.
     return SVC(kernel="rbf", C=3.0, gamma=1.0 / n_features, random_state=seed)
 
 
@@ -51,7 +61,7 @@ def _logreg_attack(n_features: int, seed: int) -> ClassifierMixin:
 
 
 MIA_ATTACKS: Mapping[str, AttackFactory] = MappingProxyType(
-    {"svc": _svc_attack, "logreg": _logreg_attack}
+    {"svc": _svc_attack, "libsvm": _libsvm_attack, "logreg": _logreg_attack}
 )
 """Membership-inference attack classifiers by name (read-only)."""
 
@@ -77,14 +87,26 @@ def _capped(values: np.ndarray, limit: int | None, rng: np.random.Generator) -> 
     return values[np.sort(rng.choice(len(values), size=limit, replace=False))]
 
 
-def _check_attack_samples(attack_samples: int | None) -> None:
-    if attack_samples is None:
+def _check_attack_samples(attack_samples: AttackSamples) -> None:
+    if attack_samples is None or attack_samples == "auto":
         return
     if isinstance(attack_samples, bool) or not isinstance(attack_samples, int) or (
         attack_samples < 2
     ):
-        raise UnlearnError(f"attack_samples must be an integer >= 2 or None, got "
+        raise UnlearnError(f"attack_samples must be an integer >= 2, None or 'auto', got "
                            f"{attack_samples!r}")
+
+
+def fit_size(attack: str, member_features: ArrayLike, non_member_features: ArrayLike,
+             attack_samples: AttackSamples) -> int | None:
+    """``attack_samples`` with ``"auto"`` resolved: every sample when the attack is the SVC
+    and its exact solver takes these features, else ``ATTACK_SAMPLES`` a side."""
+    _check_attack_samples(attack_samples)
+    if attack_samples != "auto":
+        return attack_samples
+    both = np.concatenate([as_values(member_features, "member_features"),
+                           as_values(non_member_features, "non_member_features")])
+    return None if attack == "svc" and solvable_exactly(both[:, None], 1.0) else ATTACK_SAMPLES
 
 
 def attack_training_set(
@@ -92,10 +114,13 @@ def attack_training_set(
     non_member_features: ArrayLike,
     *,
     seed: int = 0,
-    attack_samples: int | None = ATTACK_SAMPLES,
+    attack_samples: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The attack's ``(x, y)``: at most ``attack_samples`` members and as many non-members,
     each side drawn separately by ``seed`` (stratified by membership), members labelled 1."""
+    if attack_samples == "auto":
+        raise UnlearnError("attack_training_set needs a number or None; resolve 'auto' with "
+                           "fit_size first")
     _check_attack_samples(attack_samples)
     rng = np.random.default_rng([seed, attack_samples or 0])
     members = _capped(_as_feature_matrix(member_features, "member_features"), attack_samples,
@@ -114,15 +139,17 @@ def mia_efficacy_from_features(
     *,
     attack: str = "svc",
     seed: int = 0,
-    attack_samples: int | None = ATTACK_SAMPLES,
+    attack_samples: AttackSamples = "auto",
 ) -> float:
     """Percent of targets that an attack trained on members vs non-members calls non-member.
 
     Each argument holds one scalar feature per sample. The attack is fitted on
-    :func:`attack_training_set` (at most ``attack_samples`` per side); every target is scored.
+    :func:`attack_training_set` (``attack_samples`` per side, see :func:`fit_size`); every
+    target is scored.
     """
+    size = fit_size(attack, member_features, non_member_features, attack_samples)
     x, y = attack_training_set(member_features, non_member_features, seed=seed,
-                               attack_samples=attack_samples)
+                               attack_samples=size)
     targets = _as_feature_matrix(target_features, "target_features")
     classifier = get_attack(attack)(x.shape[1], seed)
     classifier.fit(x, y)
@@ -149,14 +176,14 @@ def mia_efficacy(
     feature: str = "confidence",
     attack: str = "svc",
     seed: int = 0,
-    attack_samples: int | None = ATTACK_SAMPLES,
+    attack_samples: AttackSamples = "auto",
 ) -> float:
     """MIA-efficacy in percent: the share of the forget set predicted *non-member*.
 
     The attack is trained on members (a ``seed``-drawn subset of the retain set as large as the
     test set, or all of it if smaller) against non-members (the test set), using the per-sample
     ``feature`` (see ``MIA_FEATURES``) of the softmax outputs, then applied to the forget set.
-    The fit uses at most ``attack_samples`` of each side (``ATTACK_SAMPLES``; ``None``: all).
+    The fit uses ``attack_samples`` of each side (:func:`fit_size`; ``None``: all).
     """
     forget = logits_and_labels(forget_logits, forget_labels, "forget")
     members, non_members = _population_features(

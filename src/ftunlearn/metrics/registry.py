@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from ftunlearn.metrics.mia import AttackSamples
 from ftunlearn.registry import Registry
 
 if TYPE_CHECKING:
@@ -23,9 +24,11 @@ Direction = Literal["golden", "lower", "higher", "none"]
 direction (a descriptive number)."""
 
 Stage = Literal["model", "golden", "timing"]
-NonMembers = Literal["test", "kept-classes"]
 """What a metric needs: the model's own outputs, also the golden model's outputs, or the
 procedure's timing."""
+
+NonMembers = Literal["test", "kept-classes"]
+"""The population attacks' non-members on a class-wise split (``MetricInputs``)."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,10 @@ class MetricInputs:
     mia_non_members: NonMembers = "test"
     """The population attacks' non-members on a class-wise split: the whole test set, or only
     its kept classes (the reference code's choice); a random split always uses the whole."""
+    attack_samples: AttackSamples = "auto"
+    mia_attack: str = "svc"
+    """The population attacks' classifier (``mia.MIA_ATTACKS``)."""
+    """How many members and non-members each MIA attack is fitted on (``mia.fit_size``)."""
     own: Mapping[str, float] = field(default_factory=dict)
     """This model's values of the model-stage metrics (filled before the golden stage)."""
     golden: ModelOutputs | None = None

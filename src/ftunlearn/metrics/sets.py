@@ -21,6 +21,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ftunlearn.data.sources import BatchHook, DataSource, as_source, is_streamed
+from ftunlearn.data.splits import stratified_subsample
 from ftunlearn.errors import UnlearnError
 from ftunlearn.metrics.evaluate import (
     EXTRA_MIA_FEATURES,
@@ -29,6 +30,7 @@ from ftunlearn.metrics.evaluate import (
     golden_metrics,
     standalone_metrics,
 )
+from ftunlearn.metrics.mia import AttackSamples
 from ftunlearn.training import (
     eval_mode,
     fast_memory_format,
@@ -76,17 +78,38 @@ def set_outputs(model: nn.Module, data: Any, role: str, *, output: OutputHook | 
     return SetOutputs(torch.cat(logits), torch.cat(losses), torch.cat(labels))
 
 
+def _retain_outputs(model: nn.Module, retain: Any, cap: int | None, seed: int,
+                    reading: dict[str, Any]) -> SetOutputs:
+    """The outputs on ``evaluate``'s retain subsample (same labels and seed, same rows): only
+    those rows are run when the set is tensors, every row of a streamed set is read."""
+    from ftunlearn.methods.base import as_samples
+    from ftunlearn.methods.checks import floating_dtype
+
+    if is_streamed(retain):
+        whole = set_outputs(model, retain, "retain", **reading)
+        rows = torch.from_numpy(stratified_subsample(whole.labels.numpy(), cap, seed))
+        return SetOutputs(whole.logits[rows], whole.losses[rows], whole.labels[rows])
+    samples = as_samples(retain, "retain", dtype=floating_dtype(model))
+    rows = torch.from_numpy(stratified_subsample(samples.y.cpu().numpy(), cap, seed))
+    return set_outputs(model, (samples.x[rows], samples.y[rows]), "retain", **reading)
+
+
 def sets_outputs(model: nn.Module, *, retain: Any, forget: Any, test: Any,
                  forgotten_classes: Sequence[int] = (), seed: int = 0,
                  extra_mia_features: Sequence[str] = EXTRA_MIA_FEATURES,
+                 retain_samples: int | None = None,
+                 attack_samples: AttackSamples = "auto",
                  **reading: Any) -> ModelOutputs:
     """:class:`ModelOutputs` of ``model`` on the three sets (``reading``: ``output``,
-    ``batch``, ``device``, ``batch_size`` of :func:`set_outputs`)."""
+    ``batch``, ``device``, ``batch_size`` of :func:`set_outputs`); with ``retain_samples``,
+    the retain set's are on ``evaluate``'s subsample."""
     outputs = {role: set_outputs(model, data, role, **reading)
-               for role, data in (("forget", forget), ("retain", retain), ("test", test))}
+               for role, data in (("forget", forget), ("test", test))}
+    outputs["retain"] = _retain_outputs(model, retain, retain_samples, seed, reading)
     classes = tuple(int(c) for c in forgotten_classes)
     metrics = standalone_metrics(outputs["forget"], outputs["retain"], outputs["test"], classes,
-                                 seed=seed, extra_mia_features=extra_mia_features)
+                                 seed=seed, extra_mia_features=extra_mia_features,
+                                 attack_samples=attack_samples)
     return ModelOutputs(outputs["forget"], outputs["retain"], outputs["test"], classes,
                         MappingProxyType(metrics))
 
@@ -105,13 +128,17 @@ def evaluate_sets(
     output: OutputHook | None = None,
     batch: BatchHook | None = None,
     extra_mia_features: Sequence[str] = EXTRA_MIA_FEATURES,
+    retain_samples: int | None = None,
+    attack_samples: AttackSamples = "auto",
 ) -> dict[str, float]:
     """The protocol's metrics of ``model`` on the caller's sets; with ``golden`` (a retrained
     model, or its :func:`sets_outputs`) the golden-relative ones too. ``forgotten_classes``
-    marks class-wise forgetting (TA is then on the kept classes, TA_forgotten on the others)."""
+    marks class-wise forgetting (TA is then on the kept classes, TA_forgotten on the others);
+    ``retain_samples`` and ``attack_samples`` are ``evaluate``'s."""
     reading = {"output": output, "batch": batch, "device": device, "batch_size": batch_size}
     common = {"forgotten_classes": forgotten_classes, "seed": seed,
-              "extra_mia_features": extra_mia_features}
+              "extra_mia_features": extra_mia_features, "retain_samples": retain_samples,
+              "attack_samples": attack_samples}
     mine = sets_outputs(model, retain=retain, forget=forget, test=test, **common, **reading)
     metrics = dict(mine.metrics)
     if golden is not None:
