@@ -82,3 +82,30 @@ def test_it_is_a_scikit_learn_estimator_with_the_label_values_given():
     assert set(np.unique(fitted.predict(x))) <= {2, 7}
     assert fitted.score(x, labels) == pytest.approx(np.mean(fitted.predict(x) == labels))
     assert math.isfinite(float(fitted.decision_function(x[:1])[0]))
+
+
+@pytest.mark.parametrize("case", ["constant", "two a side", "separable", "imbalanced"])
+def test_degenerate_training_sets_match_libsvm(case):
+    rng = np.random.default_rng(6)
+    x, y = {
+        "constant": (np.full((20, 1), 0.7), np.r_[np.ones(10, int), np.zeros(10, int)]),
+        "two a side": (np.array([[0.1], [0.2], [0.8], [0.9]]), np.array([0, 0, 1, 1])),
+        "separable": (np.r_[np.linspace(0, 0.3, 50), np.linspace(0.7, 1, 50)][:, None],
+                      np.r_[np.zeros(50, int), np.ones(50, int)]),
+        "imbalanced": (rng.uniform(0, 1, (300, 1)), np.r_[np.ones(30, int), np.zeros(270, int)]),
+    }[case]
+    targets = np.linspace(-0.5, 1.5, 41)[:, None]
+    mine = RBFSVC(C=3.0, gamma=1.0).fit(x, y)
+    reference = SVC(kernel="rbf", C=3.0, gamma=1.0, tol=1e-7).fit(x, y)
+    assert mine.fast_path
+    np.testing.assert_allclose(mine.decision_function(targets),
+                               reference.decision_function(targets), atol=1e-3)
+    # the primal objective is at least as low as libsvm's, which stops at its tolerance
+    signs = np.where(y == 1, 1.0, -1.0)
+    gram = np.exp(-((x - x.T) ** 2))
+    coef = reference.dual_coef_[0]
+    theirs = 0.5 * coef @ gram[np.ix_(reference.support_, reference.support_)] @ coef + 3.0 * \
+        np.maximum(0, 1 - signs * reference.decision_function(x)).sum()
+    ours = 0.5 * mine.coef_ @ mine.coef_ + 3.0 * \
+        np.maximum(0, 1 - signs * mine.decision_function(x)).sum()
+    assert ours <= theirs + 1e-6
