@@ -86,8 +86,8 @@ class BenchConfig(Params):
     @property
     def evaluation_sizes(self) -> dict[str, int | str | None]:
         """``retain_samples`` and ``attack_samples`` as ``evaluate`` takes them."""
-        return {"retain_samples": _count(self.eval_retain_samples),
-                "attack_samples": _count(self.attack_samples)}
+        return {"retain_samples": _evaluate_size(self.eval_retain_samples),
+                "attack_samples": _evaluate_size(self.attack_samples)}
 
     def to_dict(self) -> dict[str, Any]:
         """As :meth:`Params.to_dict`, without the tuning keys when unset (so runs without a
@@ -107,7 +107,9 @@ class BenchConfig(Params):
             "recipe": self.recipe.to_dict(), "mia_extras": self.mia_extras,
         }
 
-def _count(value: int | str) -> int | str | None:
+
+def _evaluate_size(value: int | str) -> int | str | None:
+    """A config's sample size as ``evaluate`` takes it: ``"all"`` is ``None``."""
     return None if value == "all" else value
 
 

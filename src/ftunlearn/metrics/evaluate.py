@@ -48,7 +48,6 @@ EXTRA_MIA_FEATURES: tuple[str, ...] = ("entropy", "modified_entropy", "loss")
 """MIA features reported besides the default (confidence) one, unless asked otherwise."""
 
 
-
 class SplitLike(Protocol):
     """What evaluation needs from a forget/retain split of the training set."""
 
