@@ -216,7 +216,7 @@ def permutation_forget_scores(pool: np.ndarray, k: int, permutations: int, seed:
     for i in range(scores.size):
         order = rng.permutation(2 * k)
         reference, candidate = phi[order[:k]], phi[order[k:]]
-        scores[i] = bucket_points(epsilon(candidate, reference), k).mean()
+        scores[i] = forget_score(epsilon(candidate, reference), k)
     return scores
 
 

@@ -87,12 +87,18 @@ def _solve_primal(features: np.ndarray, signs: np.ndarray, c: float
     return np.asarray(solution.x)[: d + 1], np.asarray(solution.z)[:n]
 
 
+def _centre_and_spread(x: np.ndarray) -> tuple[float, float] | None:
+    """The middle and half-width of one scalar feature's range, or ``None`` for other shapes."""
+    if x.ndim != 2 or x.shape[1] != 1 or x.size == 0:
+        return None
+    low, high = float(x.min()), float(x.max())
+    return 0.5 * (low + high), 0.5 * (high - low)
+
+
 def solvable_exactly(x: np.ndarray, gamma: float) -> bool:
     """Whether ``RBFSVC`` fits samples ``x`` on its fast exact path (one bounded feature)."""
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 2 or x.shape[1] != 1 or x.size == 0:
-        return False
-    return series_terms(0.5 * float(x.max() - x.min()), gamma) is not None
+    extent = _centre_and_spread(np.asarray(x, dtype=np.float64))
+    return extent is not None and series_terms(extent[1], gamma) is not None
 
 
 class RBFSVC(ClassifierMixin, BaseEstimator):
@@ -109,9 +115,9 @@ class RBFSVC(ClassifierMixin, BaseEstimator):
         y = np.asarray(y)
         self.classes_ = np.unique(y)
         self.fast_path = False
-        if x.ndim == 2 and x.shape[1] == 1 and self.classes_.size == 2:
-            low, high = float(x.min()), float(x.max())
-            self.centre_, self.spread_ = 0.5 * (low + high), 0.5 * (high - low)
+        extent = _centre_and_spread(x)
+        if extent is not None and self.classes_.size == 2:
+            self.centre_, self.spread_ = extent
             terms = series_terms(self.spread_, self.gamma)
             if terms is not None:
                 signs = np.where(y == self.classes_[1], 1.0, -1.0)
