@@ -20,6 +20,11 @@ def class_zero_task(task):
     return Samples(x[y != 0], y[y != 0]), Samples(x[y == 0], y[y == 0])
 
 
+def shuffled(samples, seed):
+    order = torch.randperm(len(samples.y), generator=torch.Generator().manual_seed(seed))
+    return Samples(samples.x[order], samples.y[order])
+
+
 def run(task, retain=None, forget=None, seed=0, **hyperparameters):
     return unlearn(task.model, retain or task.retain, forget or task.forget, "ssd", seed=seed,
                    device="cpu", num_classes=task.num_classes, **hyperparameters).model
@@ -95,8 +100,9 @@ def test_only_selected_entries_change_and_by_the_stated_factor(tiny_task, batch_
     result = run(tiny_task, retain, forget, alpha=alpha, lam=lam, batch_size=batch_size)
     model = tiny_task.fresh_model()
     everything = Samples(torch.cat([retain.x, forget.x]), torch.cat([retain.y, forget.y]))
-    importance_all = squared_batch_gradients(model, everything, batch_size)
-    importance_forget = squared_batch_gradients(model, forget, batch_size)
+    # the importance batches' documented draw: D shuffled with the seed (0), D_f with seed + 1
+    importance_all = squared_batch_gradients(model, shuffled(everything, 0), batch_size)
+    importance_forget = squared_batch_gradients(model, shuffled(forget, 1), batch_size)
     after = dict(result.named_parameters())
     chosen = 0
     for name, param in model.named_parameters():
@@ -124,6 +130,31 @@ def test_per_sample_importances_select_nothing_when_the_forget_share_exceeds_one
     result = run(tiny_task, retain, forget, alpha=5.0, batch_size=1)
     for name, value in tiny_task.model.state_dict().items():
         assert torch.equal(result.state_dict()[name], value)
+
+
+def test_in_order_batches_bound_the_ratio_and_the_shuffle_lifts_it(tiny_task):
+    # Cut in order with D_f last, D's batches hold D_f's own batches intact: I_D >= (k_f/k_D)·I_f
+    # entry-wise, so α above k_D/k_f can select nothing. The seeded shuffle mixes D_f into D's
+    # batches, and the same α then dampens entries.
+    retain, forget = class_zero_task(tiny_task)
+    batch = 8  # both sets cut to whole batches, so D_f's batches are D's last ones exactly
+    retain = Samples(retain.x[: len(retain) // batch * batch], retain.y[: len(retain) // batch
+                                                                      * batch])
+    forget = Samples(forget.x[: len(forget) // batch * batch], forget.y[: len(forget) // batch
+                                                                      * batch])
+    k_d = -(-(len(retain) + len(forget)) // batch)
+    k_f = -(-len(forget) // batch)
+    everything = Samples(torch.cat([retain.x, forget.x]), torch.cat([retain.y, forget.y]))
+    model = tiny_task.fresh_model()
+    in_order_d = squared_batch_gradients(model, everything, batch)
+    in_order_f = squared_batch_gradients(model, forget, batch)
+    alpha = 1.01 * k_d / k_f
+    for name in in_order_d:
+        assert not (in_order_f[name] > alpha * in_order_d[name] * (1 + 1e-6)).any(), name
+    result = run(tiny_task, retain, forget, alpha=alpha, batch_size=batch)
+    changed = sum(int((result.state_dict()[n] != v).sum())
+                  for n, v in tiny_task.model.state_dict().items())
+    assert changed > 0
 
 
 @pytest.mark.parametrize(("settings", "message"), [

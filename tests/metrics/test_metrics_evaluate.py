@@ -38,6 +38,7 @@ EXPECTED_KEYS = {
     "MIA_attack_acc",
     "loss_MIA",
     "forget_CE",
+    "max_logit",
 }
 
 
@@ -105,6 +106,16 @@ def test_random_split_metrics_by_hand():
     assert metrics["TA"] == pytest.approx(percent_right(range(30), TEST_WRONG))
     expected_ce = (8 * ce_right(SCALE) + 2 * ce_wrong(SCALE)) / 10
     assert metrics["forget_CE"] == pytest.approx(expected_ce, rel=1e-6)
+    # Every logit is SCALE or 0, so the largest |logit| is SCALE.
+    assert metrics["max_logit"] == pytest.approx(SCALE)
+
+
+def test_weights_changed_is_reported_as_given():
+    metrics = evaluate(identity_model(), tiny_dataset(), RANDOM_SPLIT, device="cpu",
+                       weights_changed=0)
+    assert metrics["weights_changed"] == 0.0
+    assert "weights_changed" not in evaluate(identity_model(), tiny_dataset(), RANDOM_SPLIT,
+                                             device="cpu")
 
 
 def test_mia_keys_wire_the_pure_functions():
@@ -256,7 +267,8 @@ def test_extra_mia_features_can_be_left_out():
     metrics = evaluate(
         identity_model(), tiny_dataset(), RANDOM_SPLIT, device="cpu", extra_mia_features=()
     )
-    assert set(metrics) == {"UA", "RA", "TA", "MIA", "MIA_attack_acc", "loss_MIA", "forget_CE"}
+    assert set(metrics) == {"UA", "RA", "TA", "MIA", "MIA_attack_acc", "loss_MIA", "forget_CE",
+                            "max_logit"}
     with pytest.raises(UnlearnError, match="unknown MIA feature"):
         evaluate(identity_model(), tiny_dataset(), RANDOM_SPLIT, extra_mia_features=("x",))
 

@@ -7,10 +7,14 @@ seeds). Held-out goldens with seeds K..2K−1 are scored as if they were unlearn
 the noise floor every method is read against. The unlearned ensemble's seeds are disjoint from
 both golden ensembles', so no unlearned model shares an initialisation or batch order with the
 golden it is compared with (``retrain`` is then an independent golden draw, like the null
-row). The null row's floor is a permutation null over the pooled 2K goldens: the F of a
-perfect method at this K, mean and sd over NULL_PERMUTATIONS random re-splits into two halves
-of K. The forget set is drawn once (split seed ``seed``). Every model goes through the
-checkpoint cache, so an interrupted audit resumes with every finished model.
+row). Every pass/fail rule (``AUDIT_RULES``: F, U-LiRA AUC, KLOM P95) is read against one
+permutation null, the pooled 2K goldens re-split at random into two halves of K: each row's
+statistic gets a permutation p-value, and a row is distinguishable from the golden ensemble
+when any of its p-values is below the Bonferroni level over every (row, rule) test. The forget
+set is drawn once (split seed ``seed``). Every model goes through the checkpoint cache, so an
+interrupted audit resumes with every finished model; every scored model's per-example φ is
+written to ``audit_outputs.npz`` (docs/protocol.md), so the statistics can be recomputed
+without the cache.
 """
 
 from __future__ import annotations
@@ -20,13 +24,13 @@ import csv
 import io
 import json
 import logging
+import math
 import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
-from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -54,18 +58,53 @@ log = logging.getLogger(__name__)
 
 NULL_ROW = "null"
 MODES = ("seeds", "one-original")
-NULL_AUC_RANGE = (0.35, 0.65)
-NULL_PERMUTATIONS = 100  # sd to ±7 % (1/√198); ~0.05 s each at K = 32, 500 examples: ~5 s
 NULL_ALPHA = 0.05
-"""Family-wise level of the null row's floor: Bonferroni over the rows compared with it."""
+"""Family-wise level of the audit's verdicts: Bonferroni over every (row, rule) test."""
+NULL_PERMUTATIONS = 100  # sd to ±7 % (1/√198); ~0.4 s each at K = 16, 500 examples
+"""Re-splits of the pooled 2K goldens for the normal-tail rules (F, whose ε is the costly part)."""
+MIN_RANK_PERMUTATIONS = 200
+"""The fewest re-splits for the rank rules (more when the Bonferroni level needs them)."""
+OUTPUTS_FILE = "audit_outputs.npz"
+
+
+@dataclass(frozen=True)
+class AuditRule:
+    """One pass/fail statistic of the audit: its value key, label, which way is worse, and how
+    its p-value is read from the permutation null ("rank", or "normal" for F: see
+    :func:`ftunlearn.metrics.audit.normal_p_value`)."""
+
+    key: str
+    label: str
+    worse: str  # "lower" or "higher"
+    test: str  # "rank" or "normal"
+
+    @property
+    def p_key(self) -> str:
+        return f"{self.key}_p"
+
+    def p_value(self, observed: float, draws: np.ndarray) -> float:
+        read = stats.normal_p_value if self.test == "normal" else stats.rank_p_value
+        return read(observed, draws, self.worse)
+
+
+AUDIT_RULES = (
+    AuditRule("forget_score", "F", "lower", "normal"),
+    AuditRule("ulira_auc", "U-LiRA AUC", "higher", "rank"),
+    AuditRule("klom_p95_forget", "KLOM P95 forget", "higher", "rank"),
+)
+"""Every statistic a row passes or fails on, each against the permutation null. KLOM P95's and
+U-LiRA's nulls are skewed and cheap, so they get rank p-values from enough re-splits; F's ε is
+costly and F is a mean over examples, so its p-value is the normal tail of 100 re-splits."""
+
 CSV_COLUMNS = (
     "method", "K", "n_examples", "forget_score", "final_score", "eps_resolution", "ulira_auc",
-    "ulira_acc", "ulira_tpr_at_1fpr", "ulira_tpr_at_5fpr", "klom_p95_forget", "klom_p95_retain",
-    "klom_p95_test",
+    "ulira_acc", "ulira_tpr_at_1fpr", "ulira_tpr_at_5fpr", "ulira_pooled_auc",
+    "klom_p95_forget", "klom_p95_retain", "klom_p95_test",
+    *(rule.p_key for rule in AUDIT_RULES), "distinguishable",
 )
-NULL_KEYS = ("forget_score_null_mean", "forget_score_null_sd", "forget_score_null_floor",
-             "forget_score_null_permutations")
-"""The permutation null's values on the null row (in ``values`` and audit_section.json)."""
+NULL_KEYS = (*(f"{rule.key}_null_{part}" for rule in AUDIT_RULES
+               for part in ("mean", "sd", "draws")), "p_level")
+"""The permutation null's summary on the null row (in ``values`` and audit_section.json)."""
 ULIRA_SPLITS = 10
 UNLEARNED_SEED_OFFSET = 10_000
 """Seed j of the unlearned ensemble (its original and the method) is this + j: fixed, not a
@@ -210,83 +249,150 @@ def _outputs(models: Sequence[nn.Module], ens: _Ensembles, rows: dict[str, np.nd
                     float(np.mean(ras)), float(np.mean(tas)))
 
 
+def _statistics(k: int, u: np.ndarray, g: np.ndarray, seed: int
+                ) -> tuple[dict[str, float], np.ndarray, stats.UliraResult, stats.KlomResult]:
+    """The rules' statistics of forget-set φ ``u`` against ``g``, with ε and the details."""
+    eps = stats.epsilon(u, g)
+    lira = stats.ulira(u, g, splits=ULIRA_SPLITS, seed=seed)
+    kl = stats.klom(u, g)
+    values = {"forget_score": stats.forget_score(eps, k), "ulira_auc": lira.auc,
+              "klom_p95_forget": kl.p95}
+    return values, eps, lira, kl
+
+
+def _statistic(key: str, k: int, u: np.ndarray, g: np.ndarray, seed: int) -> float:
+    """One rule's statistic of forget-set φ ``u`` against ``g`` (what the null re-computes)."""
+    if key == "forget_score":
+        return stats.forget_score(stats.epsilon(u, g), k)
+    if key == "ulira_auc":
+        return stats.ulira(u, g, splits=ULIRA_SPLITS, seed=seed).auc
+    return stats.klom(u, g).p95
+
+
 def _score(name: str, k: int, u: _Outputs, g: _Outputs, seed: int) -> AuditRow:
-    eps = stats.epsilon(u.forget, g.forget)
-    points = stats.bucket_points(eps, k)
-    f = float(points.mean())
-    lira = stats.ulira(u.forget, g.forget, splits=ULIRA_SPLITS, seed=seed)
-    kl_forget = stats.klom(u.forget, g.forget)
+    ruled, eps, lira, kl_forget = _statistics(k, u.forget, g.forget, seed)
+    f = ruled["forget_score"]
     values = {
-        "method": name, "K": k, "n_examples": int(eps.size), "forget_score": f,
+        "method": name, "K": k, "n_examples": int(eps.size), **ruled,
         "final_score": stats.final_score(f, u.ra, g.ra, u.ta, g.ta),
-        "eps_resolution": stats.eps_resolution(k), "ulira_auc": lira.auc,
+        "eps_resolution": stats.eps_resolution(k),
         "ulira_acc": lira.acc, "ulira_tpr_at_1fpr": lira.tpr_at_1fpr,
-        "ulira_tpr_at_5fpr": lira.tpr_at_5fpr, "klom_p95_forget": kl_forget.p95,
+        "ulira_tpr_at_5fpr": lira.tpr_at_5fpr, "ulira_pooled_auc": lira.pooled_auc,
         "klom_p95_retain": stats.klom(u.retain, g.retain).p95,
         "klom_p95_test": stats.klom(u.test, g.test).p95,
         "ulira_auc_std": lira.auc_std, "ulira_acc_std": lira.acc_std,
-        "ra": u.ra, "ta": u.ta,
+        "ulira_pooled_auc_std": lira.pooled_auc_std, "ra": u.ra, "ta": u.ta,
     }
-    return AuditRow(values, eps, points, lira.llr, kl_forget.per_example)
+    return AuditRow(values, eps, stats.bucket_points(eps, k), lira.llr, kl_forget.per_example)
 
 
-def floor_z(compared: int) -> float:
-    """z of the null row's floor: the one-sided Bonferroni quantile Φ⁻¹(1 − NULL_ALPHA / m)."""
-    if compared < 1:
-        raise UnlearnError(f"the null row's floor needs at least one row compared, got {compared}")
-    return NormalDist().inv_cdf(1 - NULL_ALPHA / compared)
+def rank_permutations(tests: int) -> int:
+    """Re-splits enough that the smallest rank p-value, 1/(P + 1), is at most half the
+    Bonferroni level NULL_ALPHA / tests (and never fewer than MIN_RANK_PERMUTATIONS)."""
+    if tests < 1:
+        raise UnlearnError(f"the audit needs at least one test, got {tests}")
+    return max(MIN_RANK_PERMUTATIONS, math.ceil(2 * tests / NULL_ALPHA))
 
 
-def null_floor(mean: float, sd: float, compared: int) -> float:
-    """The highest F perfect unlearning gives at this K, beyond chance: mean + z · sd."""
-    return mean + floor_z(compared) * sd
+def _permutation_null(golden: _Outputs, held_out: _Outputs, k: int, tests: int, seed: int
+                      ) -> dict[str, np.ndarray]:
+    """Each rule's statistic for a perfect method: re-splits of the pooled 2K goldens (the
+    same draws, seeded by ``seed``; the rank rules' run on where the normal ones stop)."""
+    started = time.perf_counter()
+    pool = np.concatenate([golden.forget, held_out.forget])
+    draws: dict[str, np.ndarray] = {}
+    for test, count in (("normal", NULL_PERMUTATIONS), ("rank", rank_permutations(tests))):
+        rules = [rule for rule in AUDIT_RULES if rule.test == test]
+
+        def score(candidate: np.ndarray, reference: np.ndarray, rules=rules
+                  ) -> dict[str, float]:
+            return {rule.key: _statistic(rule.key, k, candidate, reference, seed)
+                    for rule in rules}
+
+        draws.update(stats.permutation_null(pool, k, count, seed, score))
+    log.info("audit: permutation null in %.1f s", time.perf_counter() - started)
+    return draws
+
+
+def apply_null(rows: dict[str, AuditRow], draws: dict[str, np.ndarray]) -> float:
+    """Write every row's p-value per rule and its ``distinguishable`` flag, and the null's
+    summary on the null row; returns the Bonferroni level the p-values are read at."""
+    level = NULL_ALPHA / (len(rows) * len(AUDIT_RULES))
+    for row in rows.values():
+        for rule in AUDIT_RULES:
+            row.values[rule.p_key] = rule.p_value(row.values[rule.key], draws[rule.key])
+        row.values["distinguishable"] = any(row.values[rule.p_key] < level
+                                            for rule in AUDIT_RULES)
+    null = rows[NULL_ROW].values
+    for rule in AUDIT_RULES:
+        finite = draws[rule.key][np.isfinite(draws[rule.key])]
+        null[f"{rule.key}_null_mean"] = float(finite.mean())
+        null[f"{rule.key}_null_sd"] = float(finite.std(ddof=1))
+        null[f"{rule.key}_null_draws"] = int(draws[rule.key].size)
+    null["p_level"] = level
+    return level
 
 
 def null_verdict(rows: dict[str, AuditRow]) -> tuple[bool, str]:
-    """Whether the null row passed, and the sentence that says so (or why not).
+    """Whether the audit is calibrated, and the sentence that says so (or why not).
 
-    The null row's values carry the permutation null (``forget_score_null_mean``/``_sd``, see
-    :func:`ftunlearn.metrics.audit.permutation_forget_scores`); every other row, references
-    included, is compared with its floor, m = the number of those rows.
+    The null row (held-out goldens) and the reference rows (``retrain``: an independent
+    golden draw) are perfect methods: if any of them is distinguishable at the Bonferroni
+    level, the permutation null does not describe this K and the audit is unreliable.
     """
-    null = rows[NULL_ROW]
-    auc = null.values["ulira_auc"]
-    low, high = NULL_AUC_RANGE
-    if not low <= auc <= high:
-        return False, (f"The null row failed (its U-LiRA AUC {auc:.2f} is outside [{low}, "
-                       f"{high}]): the audit is unreliable at this K.")
-    mean, sd = null.values["forget_score_null_mean"], null.values["forget_score_null_sd"]
-    count = null.values.get("forget_score_null_permutations", NULL_PERMUTATIONS)
-    compared = [name for name in rows if name != NULL_ROW]
-    z, floor = floor_z(max(1, len(compared))), null_floor(mean, sd, max(1, len(compared)))
-    spread = (f"mean {mean:.3f} + z {z:.2f} × sd {sd:.3f} over {count} re-splits of the 2K "
-              "golden models")
-    above = sorted((n for n in compared if rows[n].values["forget_score"] > floor),
-                   key=lambda n: -rows[n].values["forget_score"])
-    if above:
-        who = " and ".join(f"{n}'s F of {rows[n].values['forget_score']:.3f}" for n in above)
-        return False, (f"The null row failed ({who} {'is' if len(above) == 1 else 'are'} above "
-                       f"what perfect unlearning gives at this K, {floor:.3f} at most: "
-                       f"{spread}): the audit is unreliable at this K.")
-    return True, (f"The null row passed (U-LiRA AUC {auc:.2f}, F "
-                  f"{null.values['forget_score']:.3f} for this draw of held-out goldens). "
-                  f"Perfect unlearning gives F {mean:.3f} ± {sd:.3f} over {count} re-splits of "
-                  "the 2K golden models, the best F any method can expect at this K; no method "
-                  f"is above mean + {z:.2f}·sd = {floor:.3f}.")
+    null = rows[NULL_ROW].values
+    level = null["p_level"]
+    spread = "; ".join(
+        f"{rule.label} {null[f'{rule.key}_null_mean']:.3f} ± {null[f'{rule.key}_null_sd']:.3f}"
+        f" ({null[f'{rule.key}_null_draws']} re-splits, {rule.test} p-values)"
+        for rule in AUDIT_RULES)
+    perfect = [name for name in rows if name == NULL_ROW or is_reference(name)]
+    failed = [name for name in perfect if rows[name].values["distinguishable"]]
+    if failed:
+        who = " and ".join(
+            f"{name} (" + ", ".join(f"{rule.label} p = {rows[name].values[rule.p_key]:.4f}"
+                                    for rule in AUDIT_RULES) + ")" for name in failed)
+        return False, (f"The null row failed: {who} {'is' if len(failed) == 1 else 'are'} "
+                       f"distinguishable from the golden ensemble at the Bonferroni level "
+                       f"{level:.2g}, though perfect by construction: the audit is unreliable "
+                       "at this K.")
+    return True, (f"The null row passed: no perfect row ({', '.join(perfect)}) is "
+                  f"distinguishable at the Bonferroni level {level:.2g} ({NULL_ALPHA:g} over "
+                  f"{len(rows)} rows × {len(AUDIT_RULES)} rules). A perfect method at this K, "
+                  f"mean ± sd over re-splits of the 2K golden models, scores {spread}.")
 
 
-def _permutation_null(golden: _Outputs, held_out: _Outputs, k: int, compared: int, seed: int
-                      ) -> dict[str, Any]:
-    """The null row's permutation null: F's mean, sd and floor over re-splits of the 2K goldens."""
-    started = time.perf_counter()
-    scores = stats.permutation_forget_scores(np.concatenate([golden.forget, held_out.forget]),
-                                             k, NULL_PERMUTATIONS, seed)
-    mean, sd = float(scores.mean()), float(scores.std(ddof=1))
-    log.info("audit: permutation null, %d re-splits in %.1f s", scores.size,
-             time.perf_counter() - started)
-    return {"forget_score_null_mean": mean, "forget_score_null_sd": sd,
-            "forget_score_null_floor": null_floor(mean, sd, max(1, compared)),
-            "forget_score_null_permutations": int(scores.size)}
+@dataclass(frozen=True)
+class ScoredOutputs:
+    """One ensemble's φ as scored: the row it belongs to, its role and its models' seeds."""
+
+    method: str
+    role: str  # golden, held-out or unlearned
+    seeds: list[int]
+    outputs: _Outputs
+
+
+def write_scored_outputs(path: Path, scored: Sequence[ScoredOutputs],
+                         rows_of: dict[str, np.ndarray]) -> None:
+    """``audit_outputs.npz``: every scored model's per-example φ, one row per model, with its
+    method, role and seed, and the training/test indices of the audited examples."""
+    def stack(part: str) -> np.ndarray:
+        return np.concatenate([getattr(s.outputs, part) for s in scored]).astype(np.float64)
+
+    def per_model(pick) -> np.ndarray:
+        return np.array([value for s in scored for value in pick(s)])
+
+    buffer = io.BytesIO()
+    np.savez_compressed(
+        buffer, phi_forget=stack("forget"), phi_retain=stack("retain"), phi_test=stack("test"),
+        method=per_model(lambda s: [s.method] * len(s.seeds)).astype(str),
+        role=per_model(lambda s: [s.role] * len(s.seeds)).astype(str),
+        seed=per_model(lambda s: s.seeds).astype(np.int64),
+        forget_index=rows_of["forget"].astype(np.int64),
+        retain_index=rows_of["retain"].astype(np.int64),
+        test_index=rows_of["test"].astype(np.int64),
+    )
+    write_atomic(path, buffer.getvalue())
 
 
 def run_audit(
@@ -321,18 +427,22 @@ def run_audit(
     seeds = list(range(k))
     golden = _outputs([m.model for m in ens.goldens(seeds)], ens, rows_of)
     held_out = _outputs([m.model for m in ens.goldens(list(range(k, 2 * k)))], ens, rows_of)
+    scored = [ScoredOutputs("golden", "golden", seeds, golden),
+              ScoredOutputs(NULL_ROW, "held-out", list(range(k, 2 * k)), held_out)]
     rows = {NULL_ROW: _score(NULL_ROW, k, held_out, golden, seed)}
-    rows[NULL_ROW].values.update(
-        _permutation_null(golden, held_out, k, len(config.methods), seed))
     own = [UNLEARNED_SEED_OFFSET + j for j in seeds]
     originals = (ens.originals(own) if mode == "seeds"
                  else ens.originals([UNLEARNED_SEED_OFFSET + seed]) * k)
     for method in config.methods:
         log.info("audit: %s x %d", method, k)
         models = ens.unlearned(method, originals, own)
-        rows[method] = _score(method, k, _outputs(models, ens, rows_of), golden, seed)
+        outputs = _outputs(models, ens, rows_of)
+        scored.append(ScoredOutputs(method, "unlearned", own, outputs))
+        rows[method] = _score(method, k, outputs, golden, seed)
+    apply_null(rows, _permutation_null(golden, held_out, k, len(rows) * len(AUDIT_RULES), seed))
     passed, verdict = null_verdict(rows)
     outcome = AuditOutcome(rows, forget_rows, passed, verdict, out)
+    write_scored_outputs(out / OUTPUTS_FILE, scored, rows_of)
     _write_outputs(outcome, config, mode)
     return outcome
 
@@ -399,19 +509,26 @@ def audit_title(outcome: AuditOutcome) -> str:
             f"resolution limit {null['eps_resolution']}")
 
 
+def _p_values(values: dict[str, Any]) -> str:
+    return " / ".join(f"{values[rule.p_key]:.3g}" for rule in AUDIT_RULES)
+
+
 def table_cells(outcome: AuditOutcome) -> tuple[list[str], list[list[str]]]:
     """The audit table's header and formatted rows (audit.md, audit.html, the terminal)."""
     header = ["method", "F", "final", "U-LiRA AUC", "U-LiRA acc", "TPR@1%FPR", "TPR@5%FPR",
-              "KLOM P95 forget", "KLOM P95 retain", "KLOM P95 test"]
+              "pooled LiRA AUC", "KLOM P95 forget", "KLOM P95 retain", "KLOM P95 test",
+              "p (" + " / ".join(rule.label for rule in AUDIT_RULES) + ")", "verdict"]
     body = []
     for name, row in outcome.rows.items():
         v = row.values
         body.append([name, f"{v['forget_score']:.3f}", f"{v['final_score']:.3f}",
-                     f"{v['ulira_auc']:.2f} ± {v['ulira_auc_std']:.2f}",
-                     f"{v['ulira_acc']:.2f} ± {v['ulira_acc_std']:.2f}",
-                     f"{v['ulira_tpr_at_1fpr']:.2f}", f"{v['ulira_tpr_at_5fpr']:.2f}",
+                     f"{v['ulira_auc']:.3f} ± {v['ulira_auc_std']:.3f}",
+                     f"{v['ulira_acc']:.3f} ± {v['ulira_acc_std']:.3f}",
+                     f"{v['ulira_tpr_at_1fpr']:.3f}", f"{v['ulira_tpr_at_5fpr']:.3f}",
+                     f"{v['ulira_pooled_auc']:.2f}",
                      f"{v['klom_p95_forget']:.2f}", f"{v['klom_p95_retain']:.2f}",
-                     f"{v['klom_p95_test']:.2f}"])
+                     f"{v['klom_p95_test']:.2f}", _p_values(v),
+                     "distinguishable" if v["distinguishable"] else "indistinguishable"])
     return header, body
 
 
@@ -420,8 +537,11 @@ def _ranking(outcome: AuditOutcome) -> str:
         return "unreliable at this K: methods are not ranked."
     ranked = sorted((n for n in outcome.rows if n != NULL_ROW and not is_reference(n)),
                     key=lambda n: -outcome.rows[n].values["forget_score"])
-    references = [n for n in outcome.rows if is_reference(n)]
     text = "Ranking by F (higher is closer to the golden ensemble): " + ", ".join(ranked) + "."
+    passing = [n for n in ranked if not outcome.rows[n].values["distinguishable"]]
+    text += (" Indistinguishable from the golden ensemble by every rule: "
+             + (", ".join(passing) if passing else "none") + ".")
+    references = [n for n in outcome.rows if is_reference(n)]
     if references:  # retrain is the golden procedure: a check of the audit, not a candidate
         text += (" Not ranked (reference, expected to score like the null row): "
                  f"{', '.join(references)}.")
@@ -436,9 +556,12 @@ def _write_report(outcome: AuditOutcome, config: BenchConfig, mode: str, png: by
              f"limit ceil(ln(K−1)) = {null['eps_resolution']}. The null row scores held-out "
              f"goldens (seeds {k}..{2 * k - 1}) as if unlearned, against the goldens of seeds "
              f"0..{k - 1}; {'originals and ' if mode == 'seeds' else ''}methods use seeds "
-             f"{UNLEARNED_SEED_OFFSET}..{UNLEARNED_SEED_OFFSET + k - 1}. U-LiRA is the mean over "
-             f"{ULIRA_SPLITS} shadow/target splits (± their std); balanced accuracy at LLR "
-             "threshold 0.")
+             f"{UNLEARNED_SEED_OFFSET}..{UNLEARNED_SEED_OFFSET + k - 1}. U-LiRA is the per-example "
+             f"test (one decision per model and example), the mean over {ULIRA_SPLITS} "
+             "shadow/target splits (± their std), balanced accuracy at LLR threshold 0; the "
+             "pooled LiRA AUC decides once per model from its mean LLR. Each rule's p-value "
+             "is read against re-splits of the 2K goldens (see the verdict), at the Bonferroni "
+             f"level {null['p_level']:.2g}; every scored model's φ is in {OUTPUTS_FILE}.")
     header, body = table_cells(outcome)
     section = {"intro": intro, "verdict": outcome.verdict, "ranking": _ranking(outcome),
                "header": header, "rows": body, "figure": AUDIT_FIGURE,

@@ -30,6 +30,7 @@ from ftunlearn.experiments.store import CellResult
 from ftunlearn.experiments.workspace import Workspace
 from ftunlearn.methods import make_config, unlearn
 from ftunlearn.metrics.evaluate import evaluate
+from ftunlearn.models.difference import changed_entries
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,7 @@ def run_cell(
         if pseudo is not None:
             model = getattr(reference, pseudo.role).model
             seconds = retrain_seconds if pseudo.reference else 0.0
+            changed = None
         else:
             epochs = int(cell.hyperparameters.get("epochs", config.recipe.epochs))
 
@@ -147,11 +149,13 @@ def run_cell(
                 **cell.hyperparameters,
             )
             model, seconds = result.model, result.seconds
+            changed = changed_entries(reference.original.model, model)
         eval_started = time.perf_counter()
         metrics = evaluate(
             model, workspace.dataset, reference.split, golden=reference.golden_outputs,
             seed=cell.seed, device=config.device, rte_seconds=seconds,
-            retrain_seconds=retrain_seconds, **workspace.evaluation_options,
+            retrain_seconds=retrain_seconds, weights_changed=changed,
+            **workspace.evaluation_options,
         )
         eval_seconds = time.perf_counter() - eval_started
     except KeyboardInterrupt:

@@ -76,14 +76,61 @@ def best_by_lowest_mean(intervals: Mapping[str, Interval]) -> BestVerdict:
     return BestVerdict((), (ranked[0], *rivals))
 
 
+POWER = 0.8
+"""The power a tie's "seeds to resolve it" estimate aims at."""
+MAX_SEEDS = 1000
+"""Beyond this many seeds a tie is reported as out of reach."""
+
+
+def seeds_to_resolve(effect: float, spread: float, power: float = POWER,
+                     confidence: float = CONFIDENCE, limit: int = MAX_SEEDS) -> int | None:
+    """The fewest seeds n >= 2 at which a two-sided paired t-test at ``confidence`` detects a
+    true mean difference ``effect`` with per-seed spread ``spread`` (sample sd) with probability
+    ``power`` (the noncentral t with n − 1 degrees of freedom and noncentrality
+    effect·√n / spread); ``None`` when there is no effect to detect or it needs over ``limit``.
+
+    Read with care: the observed effect of a tie is itself uncertain, so this is what the
+    observed effect and spread would need, not a promise."""
+    if not (math.isfinite(effect) and math.isfinite(spread)) or effect == 0:
+        return None
+    if spread <= 0:
+        return 2  # no spread: two seeds already give a zero-width interval away from 0
+    alpha = 1 - confidence
+
+    def achieved(n: int) -> float:
+        critical = float(stats.t.ppf(1 - alpha / 2, df=n - 1))
+        shift = abs(effect) * math.sqrt(n) / spread
+        value = float(stats.nct.sf(critical, n - 1, shift)
+                      + stats.nct.cdf(-critical, n - 1, shift))
+        if math.isnan(value):  # scipy's nct fails at large shifts, where the normal is exact
+            value = float(stats.norm.sf(critical - shift) + stats.norm.cdf(-critical - shift))
+        return value
+
+    if achieved(limit) < power:
+        return None
+    # power grows with n: the first n that reaches it (a scan: nct is not smooth enough to
+    # bisect reliably)
+    return next((n for n in range(2, limit + 1) if achieved(n) >= power), None)
+
+
 @dataclass(frozen=True)
 class PairedDifference:
-    """Mean of ``method − baseline`` over the seeds both have, with its t-interval."""
+    """Mean of ``method − baseline`` over the seeds both have, with its t-interval and the
+    differences' sample sd (NaN for one seed)."""
 
     method: str
     baseline: str
     seeds: tuple[int, ...]
     difference: Interval
+    spread: float = math.nan
+
+    @property
+    def seeds_needed(self) -> int | None:
+        """For a tie: the seeds that would resolve it at the observed effect and spread
+        (:func:`seeds_to_resolve`); ``None`` when it is no tie or cannot be resolved."""
+        if self.verdict != "no clear difference" or self.difference.n < 2:
+            return None
+        return seeds_to_resolve(self.difference.mean, self.spread)
 
     @property
     def verdict(self) -> str:
@@ -102,4 +149,5 @@ def paired_difference(
     if not seeds:
         return None
     differences = [values[s] - baseline_values[s] for s in seeds]
-    return PairedDifference(method, baseline, seeds, t_interval(differences))
+    spread = float(np.std(differences, ddof=1)) if len(differences) > 1 else math.nan
+    return PairedDifference(method, baseline, seeds, t_interval(differences), spread)

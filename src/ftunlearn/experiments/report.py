@@ -12,7 +12,7 @@ import dataclasses
 import io
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,8 @@ from ftunlearn.experiments.exports import write_exports
 from ftunlearn.experiments.html import render_html
 from ftunlearn.experiments.intervals import (
     INTERVAL_METHOD,
+    MAX_SEEDS,
+    POWER,
     Interval,
     PairedDifference,
     best_by_lowest_mean,
@@ -40,6 +42,7 @@ from ftunlearn.experiments.intervals import (
 from ftunlearn.experiments.plots import FORMATS, PLOT_FILES, PLOT_TITLES, render_plots
 from ftunlearn.experiments.pseudo import GOLDEN, PSEUDO_METHODS
 from ftunlearn.experiments.store import RESULTS_FILENAME, CellResult, ResultStore
+from ftunlearn.metrics.definitions import DIVERGED_LOGIT, DIVERGED_LOSS
 from ftunlearn.metrics.mia import ATTACK_SAMPLES
 
 PRIMARY_METRICS = ("UA", "RA", "TA", "MIA", "avg_gap", "forget_loss_gap", "rte_seconds")
@@ -129,6 +132,11 @@ class RunSummary:
     tied: tuple[str, ...] = ()
     chance_attack: tuple[str, ...] = ()
     paired: tuple[PairedDifference, ...] = ()
+    did_nothing: Mapping[str, tuple[int, ...]] = dataclasses.field(default_factory=dict)
+    """Methods whose output was bit-identical to the original (``weights_changed`` 0), with
+    the seeds where it was."""
+    diverged: Mapping[str, tuple[int, ...]] = dataclasses.field(default_factory=dict)
+    """Methods whose output diverged (see :func:`_diverged`), with the seeds where it did."""
 
     def method(self, name: str) -> MethodSummary | None:
         return next((m for m in self.methods if m.method == name), None)
@@ -256,7 +264,30 @@ def summarize(results: Iterable[CellResult], *, source: str = "the given results
         tied=verdict.tied,
         chance_attack=chance,
         paired=_paired_with_baseline(methods),
+        did_nothing=_flagged(finished, _did_nothing),
+        diverged=_flagged(finished, _diverged),
     )
+
+
+def _did_nothing(cell: CellResult) -> bool:
+    return cell.metrics.get(WEIGHTS_CHANGED, math.nan) == 0
+
+
+def _diverged(cell: CellResult) -> bool:
+    """A logit or the forget loss above the stated bounds (metrics.definitions)."""
+    return (cell.metrics.get(MAX_LOGIT, 0.0) > DIVERGED_LOGIT
+            or cell.metrics.get(FORGET_CE, 0.0) > DIVERGED_LOSS)
+
+
+def _flagged(cells: Sequence[CellResult], flag: Callable[[CellResult], bool]
+             ) -> dict[str, tuple[int, ...]]:
+    """method -> the seeds of its cells that ``flag`` holds for (methods without any left
+    out; pseudo rows never flagged)."""
+    found: dict[str, list[int]] = {}
+    for cell in cells:
+        if cell.method not in PSEUDO_METHODS and flag(cell):
+            found.setdefault(cell.method, []).append(cell.seed)
+    return {method: tuple(sorted(seeds)) for method, seeds in found.items()}
 
 
 def _summarize_method(method: str, cells: list[CellResult], source: str) -> MethodSummary:
@@ -304,6 +335,13 @@ CHANCE_ATTACK_ACC = 55.0
 chance, so its MIA column is noise."""
 PAIRED_BASELINE = "ft"
 """Plain fine-tuning: the method every remedy has to beat."""
+WEIGHTS_CHANGED = "weights_changed"
+MAX_LOGIT = "max_logit"
+FORGET_CE = "forget_CE"
+LOSS_METRICS = ("forget_loss_gap", FORGET_CE, "JS_forget", "JS_test")
+"""Columns a diverged model's numbers are unbounded in: marked, not compared."""
+DID_NOTHING_FLAG = "did nothing"
+DIVERGED_FLAG = "diverged"
 
 
 def _chance_attack(cells: Sequence[CellResult]) -> tuple[str, ...]:
@@ -499,6 +537,8 @@ def _metric_table(summary: RunSummary, names: Sequence[str]) -> Table:
             text = format_stat(method.stats.get(name), method.n_seeds)
             if name == MIA and method.method in summary.chance_attack and text != MISSING:
                 text += f" ({CHANCE_FLAG})"
+            if method.method in summary.diverged and name in LOSS_METRICS and text != MISSING:
+                text += f" ({DIVERGED_FLAG})"
             cells.append(text)
         rows.append((method.method, str(method.n_seeds), *cells))
         if method.method in summary.best and AVG_GAP in names:
@@ -517,10 +557,21 @@ def _paired_table(summary: RunSummary) -> Table | None:
                     else f"[{format_number(d.low)}, {format_number(d.high)}]")
         verdict = {"lower": f"beats {pair.baseline}", "higher": f"worse than {pair.baseline}"}
         rows.append((pair.method, str(d.n), format_number(d.mean), interval,
-                     verdict.get(pair.verdict, pair.verdict)))
+                     verdict.get(pair.verdict, pair.verdict) + _resolution(pair)))
     baseline = summary.paired[0].baseline
     header = ("Method", "Shared seeds", f"Δ Avg Gap vs {baseline}", "95 % interval", "Verdict")
     return Table(header, tuple(rows))
+
+
+def _resolution(pair: PairedDifference) -> str:
+    """What a tie would take: the seeds that resolve it at the observed effect and spread."""
+    if pair.verdict != "no clear difference" or pair.difference.n < 2:
+        return ""
+    needed = pair.seeds_needed
+    if needed is None:
+        return (" (no observed difference to resolve)" if pair.difference.mean == 0
+                else f" (over {MAX_SEEDS} seeds to resolve at the observed effect)")
+    return f" (≈ {needed} seeds to resolve at {POWER:.0%} power)"
 
 
 def _format_value(value: Any) -> str:
@@ -629,6 +680,10 @@ def _sample_words(size: object, before: str, after: str, everything: str) -> str
     return f"{before} {everything}" if size == "all" else f"{before} at most {size} {after}"
 
 
+def _seed_list(seeds: Sequence[int]) -> str:
+    return ", ".join(str(s) for s in seeds)
+
+
 def verdict_notes(summary: RunSummary) -> list[str]:
     notes = []
     if summary.configuration.get("allow_tuning_seeds"):
@@ -640,6 +695,14 @@ def verdict_notes(summary: RunSummary) -> list[str]:
     elif summary.tied:
         notes.append(f"No {BEST_MARK}: tie between {', '.join(summary.tied)} (the 95 % intervals "
                      "of their Avg Gap overlap the lowest mean's).")
+    for method, seeds in summary.did_nothing.items():
+        notes.append(f"{method} {DID_NOTHING_FLAG}: its output was bit-identical to the original "
+                     f"on seed{'s' if len(seeds) > 1 else ''} {_seed_list(seeds)} (0 weights "
+                     "changed), so its row is the original's.")
+    for method, seeds in summary.diverged.items():
+        notes.append(f"{method} {DIVERGED_FLAG} on seed{'s' if len(seeds) > 1 else ''} "
+                     f"{_seed_list(seeds)} (a logit above {DIVERGED_LOGIT:g} or a forget CE above "
+                     f"{DIVERGED_LOSS:g} nats): its losses and gaps are not comparable numbers.")
     if summary.chance_attack:
         notes.append(f"MIA {CHANCE_FLAG} for {', '.join(summary.chance_attack)} "
                      f"({MIA_ATTACK_ACC} below {CHANCE_ATTACK_ACC:g} %): their MIA is noise, so "

@@ -15,7 +15,10 @@ if TYPE_CHECKING:
 
 TERMINAL_METRICS = ("UA", "RA", "TA", "MIA", "avg_gap", "rte_seconds")
 PIPE_WIDTH = 120
-AUDIT_PIPE_WIDTH = 150  # the audit's ten columns with their ± spreads need more than 120
+AUDIT_PIPE_WIDTH = 150  # the audit's columns with their ± spreads need more than 120
+AUDIT_TERMINAL_DROPS = ("final", "U-LiRA acc", "TPR@1%FPR", "TPR@5%FPR", "KLOM P95 retain",
+                        "KLOM P95 test")
+"""audit.md columns left out of the terminal's table, so the verdict columns fit."""
 
 
 def main_table(summary: RunSummary) -> Table:
@@ -46,12 +49,13 @@ def audit_table(outcome: AuditOutcome) -> Table:
     from ftunlearn.experiments.audit import NULL_ROW, audit_title, table_cells
 
     header, body = table_cells(outcome)
+    kept = [i for i, name in enumerate(header) if name not in AUDIT_TERMINAL_DROPS]
     table = Table(title=audit_title(outcome), caption=outcome.verdict)
     table.add_column(header[0], style="bold", no_wrap=True)
-    for name in header[1:]:
-        table.add_column(name, justify="right", no_wrap=True)
+    for i in kept[1:]:
+        table.add_column(header[i], justify="right", no_wrap=True)
     for row in body:
-        table.add_row(*row, style="dim" if row[0] == NULL_ROW else None)
+        table.add_row(*(row[i] for i in kept), style="dim" if row[0] == NULL_ROW else None)
     return table
 
 

@@ -4,16 +4,20 @@ U-LiRA and KLOM.
 Every function takes per-model, per-example values as numpy arrays shaped ``(models, examples)``
 (or one example's samples as 1-D arrays) and is pure numpy/scipy/scikit-learn. Definitions are
 those of ``docs/protocol.md`` (section "Per-example audit"): the ε rule and the bucket score
-follow the NeurIPS 2023 unlearning challenge, U-LiRA is the offline Gaussian form of Hayes et
-al. (2024), KLOM that of Georgiev et al. (2024).
+follow the NeurIPS 2023 unlearning challenge's ``metric.py`` (its rules and thresholds), U-LiRA
+is the per-example offline Gaussian test of Hayes et al. (2024), KLOM the binned KL of the
+reference code of Georgiev et al. (2024).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
+import torch
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from ftunlearn.errors import UnlearnError
@@ -27,19 +31,24 @@ EPS_CAP = 50.0
 PEAKY_RATIO = 0.01
 """A sample whose range is below this fraction of the other's range gives ε = EPS_CAP."""
 
-GRID_PER_UNIT = 100
-"""Decision thresholds (and interval ends) per unit of the statistic."""
+THRESHOLDS_PER_UNIT = 100
+"""The challenge's density of decision thresholds per unit of the statistic."""
 
 INTERVAL_SLACK = 2.0
-"""How far (in units of the statistic) the interval's ends are swept beyond the peaky sample."""
+"""How far (in units of the statistic) the interval rules' ends are swept (the challenge's
+``buffer``)."""
 
 BUCKET_WIDTH = 0.5
 
 KLOM_CLIP = 100.0
 KLOM_BINS = 20
-KLOM_SMOOTHING = 1e-5
+KLOM_FLOOR = 1e-5
+"""The reference KLOM's floor on the golden histogram's bin probabilities (where the unlearned
+one is non-zero)."""
 
 _TINY = np.finfo(np.float64).tiny
+_CHUNK = 2_000_000
+"""Elements per vectorised block of the ε computation (examples × rules × pooled values)."""
 
 
 def logit_confidence(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -69,12 +78,6 @@ def rule_epsilons(fpr: np.ndarray, fnr: np.ndarray, delta: float = DELTA) -> np.
     return np.where((fpr == 0) ^ (fnr == 0), np.nan, eps)
 
 
-def _grid(low: float, high: float) -> np.ndarray:
-    """Points from ``low`` on, 1/GRID_PER_UNIT apart, up to ``high``."""
-    count = math.floor(GRID_PER_UNIT * (high - low) + 1e-9) + 1
-    return low + np.arange(count) / GRID_PER_UNIT
-
-
 def _epsilon_table(n_neg: int, n_pos: int) -> np.ndarray:
     """ε for every (false-positive count, false-negative count), discarded rules as 0."""
     fpr = np.arange(n_neg + 1)[:, None] / n_neg
@@ -82,67 +85,140 @@ def _epsilon_table(n_neg: int, n_pos: int) -> np.ndarray:
     return np.nan_to_num(rule_epsilons(fpr, fnr), nan=0.0, posinf=np.inf)
 
 
-def _below(sorted_sample: np.ndarray, points: np.ndarray, *, inclusive: bool) -> np.ndarray:
-    """How many values are < (or <=) each point."""
-    side = "right" if inclusive else "left"
-    return np.searchsorted(sorted_sample, points, side=side)
+def threshold_count(span: np.ndarray) -> np.ndarray:
+    """How many thresholds the challenge lays over ``span`` units: ceil(span · 100)."""
+    return np.ceil(np.asarray(span, dtype=np.float64) * THRESHOLDS_PER_UNIT).astype(np.int64)
 
 
-def _runs(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Runs of equal (first, second) along a line: start, end (inclusive) and the two values."""
-    change = np.flatnonzero((np.diff(first) != 0) | (np.diff(second) != 0)) + 1
-    starts = np.r_[0, change]
-    ends = np.r_[change - 1, first.size - 1]
-    return starts, ends, first[starts], second[starts]
+def _numpy_grid(start: np.ndarray, step: np.ndarray, stop: np.ndarray, n: int | np.ndarray,
+                j: np.ndarray) -> np.ndarray:
+    """Point j of ``numpy.linspace(start, stop, n)``, computed as numpy does."""
+    return np.where((j >= n - 1) & (n > 1), stop, j * step + start)
 
 
-def _example_epsilon(unlearned: np.ndarray, golden: np.ndarray, tables: dict) -> float:
-    if np.median(unlearned) >= np.median(golden):
-        pos, neg = np.sort(unlearned), np.sort(golden)
-    else:
-        pos, neg = np.sort(golden), np.sort(unlearned)
-    range_pos, range_neg = pos[-1] - pos[0], neg[-1] - neg[0]
-    if min(range_pos, range_neg) < PEAKY_RATIO * max(range_pos, range_neg):
-        return EPS_CAP
-    key = (neg.size, pos.size)
-    if key not in tables:
-        tables[key] = _epsilon_table(*key)
-    table = tables[key]
-    # threshold rules: "positive" above t
-    thresholds = _grid(min(pos[0], neg[0]), max(pos[-1], neg[-1]))
-    fn = _below(pos, thresholds, inclusive=True)
-    fp = neg.size - _below(neg, thresholds, inclusive=True)
-    best = table[fp, fn].max()
-    # interval rules: "peaky side" inside [a, b], width the peaky sample's range
-    peaky_is_pos = range_pos <= range_neg
-    peaky, other = (pos, neg) if peaky_is_pos else (neg, pos)
-    width = peaky[-1] - peaky[0]
-    rights = _grid(peaky[0] + width - INTERVAL_SLACK, peaky[-1] + INTERVAL_SLACK)
-    n_offsets = int(2 * INTERVAL_SLACK * GRID_PER_UNIT) + 1
-    # the left end of (right i, offset j) is lefts[i + j]: one shared line of points
-    lefts = (rights[0] - width - INTERVAL_SLACK
-             + np.arange(rights.size + n_offsets - 1) / GRID_PER_UNIT)
-    right_runs = _runs(_below(peaky, rights, inclusive=True), _below(other, rights, inclusive=True))
-    left_runs = _runs(_below(peaky, lefts, inclusive=False), _below(other, lefts, inclusive=False))
-    # a (right run, left run) pair is a rule when some i, k in them have 0 <= k - i < n_offsets
-    (r_lo, r_hi, r_peaky, r_other), (l_lo, l_hi, l_peaky, l_other) = right_runs, left_runs
-    usable = ((l_hi[None, :] - r_lo[:, None] >= 0)
-              & (l_lo[None, :] - r_hi[:, None] <= n_offsets - 1))
-    peaky_in = np.maximum(r_peaky[:, None] - l_peaky[None, :], 0)[usable]
-    other_in = np.maximum(r_other[:, None] - l_other[None, :], 0)[usable]
-    if peaky_is_pos:
-        fn, fp = peaky.size - peaky_in, other_in
-    else:
-        fn, fp = other_in, peaky.size - peaky_in
-    best = max(best, table[fp, fn].max())
-    return float(min(best, EPS_CAP))
+def _count_at_most(x: np.ndarray, start: np.ndarray, stop: np.ndarray, n: int) -> np.ndarray:
+    """How many points of ``numpy.linspace(start, stop, n)`` are <= x, exactly: a floor
+    estimate (off by at most one), corrected against the points as numpy computes them."""
+    step = (stop - start) / (n - 1)
+    j = np.clip(np.floor((x - start) / step), -1, n - 1).astype(np.int64)  # last point <= x
+    j = j + ((j + 1 < n) & (_numpy_grid(start, step, stop, n, np.minimum(j + 1, n - 1)) <= x))
+    j = j - ((j >= 0) & (_numpy_grid(start, step, stop, n, np.maximum(j, 0)) > x))
+    return j + 1
+
+
+def _single_thresholds(low: float, high: float) -> np.ndarray:
+    """The challenge's single thresholds: ``torch.linspace(min, max, ceil(100 · span))`` with
+    tensor ends, which torch computes in its default dtype, float32."""
+    n = int(threshold_count(high - low))
+    ends = torch.tensor([low, high], dtype=torch.float64)
+    return torch.linspace(ends[0], ends[1], n).double().numpy()
+
+
+def _reachable(bounds: np.ndarray, count_at_most) -> np.ndarray:
+    """For sorted pooled values ``bounds`` (..., m), which c = 0..m a threshold set reaches,
+    where c = how many values lie below the threshold: some point t with v[c−1] < t <= v[c]."""
+    shape = bounds.shape[:-1]
+    at_most = count_at_most(bounds)
+    total = count_at_most(np.full((*shape, 1), np.inf))
+    below = np.concatenate([np.zeros((*shape, 1), np.int64), at_most], axis=-1)
+    upper = np.concatenate([at_most, total], axis=-1)
+    return upper > below
+
+
+def _single_reach(row: np.ndarray) -> np.ndarray:
+    """Which counts c of one example's sorted pooled values the single thresholds reach."""
+    thresholds = _single_thresholds(row[0], row[-1])
+    return _reachable(row, lambda x: np.searchsorted(thresholds, x, side="right"))
+
+
+def _block_epsilon(u: np.ndarray, g: np.ndarray, tables: dict) -> np.ndarray:
+    """ε of every example (column) of one block, the challenge's rules vectorised.
+
+    Rules are counted, not enumerated: a rule's error counts depend only on how many pooled
+    values lie below its threshold(s), so each threshold set is reduced to the counts it
+    reaches (``_reachable``), with the thresholds placed exactly where the challenge's
+    ``numpy``/``torch`` ``linspace`` calls put them.
+    """
+    k_u, k_g = u.shape[0], g.shape[0]
+    pooled = np.concatenate([u, g]).T  # (examples, m)
+    order = np.argsort(pooled, axis=1, kind="stable")
+    values = np.take_along_axis(pooled, order, axis=1)
+    from_u = order < k_u
+    zero = np.zeros((values.shape[0], 1), np.int64)
+    cum_u = np.concatenate([zero, np.cumsum(from_u, axis=1)], axis=1)  # u among the first c
+    cum_g = np.arange(values.shape[1] + 1)[None, :] - cum_u
+    pos_is_u = np.median(u, axis=0) >= np.median(g, axis=0)
+    range_u, range_g = np.ptp(u, axis=0), np.ptp(g, axis=0)
+    range_pos = np.where(pos_is_u, range_u, range_g)
+    range_neg = np.where(pos_is_u, range_g, range_u)
+    largest, smallest = np.maximum(range_pos, range_neg), np.minimum(range_pos, range_neg)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        peaky_cap = smallest / largest < PEAKY_RATIO  # 0/0 is NaN: not peaky, as the reference
+
+    def lookup(fp: np.ndarray, fn: np.ndarray, neg_is_u: np.ndarray) -> np.ndarray:
+        """ε of rules by (false positives, false negatives); negatives from u where asked."""
+        as_u = tables.setdefault((k_u, k_g), _epsilon_table(k_u, k_g))
+        if k_u == k_g:  # one table either way round
+            return as_u[fp, fn]
+        as_g = tables.setdefault((k_g, k_u), _epsilon_table(k_g, k_u))
+        fp_u, fn_u = np.minimum(fp, k_u), np.minimum(fn, k_g)
+        fp_g, fn_g = np.minimum(fp, k_g), np.minimum(fn, k_u)
+        return np.where(neg_is_u, as_u[fp_u, fn_u], as_g[fp_g, fn_g])
+
+    def cum(side_is_u: np.ndarray) -> np.ndarray:
+        return np.where(side_is_u[:, None], cum_u, cum_g)
+
+    # Single thresholds: "pos" (the larger median) predicted where φ >= t.
+    reached = np.stack([_single_reach(row) for row in values])  # c = pooled values below t
+    pos_cum, neg_cum = cum(pos_is_u), cum(~pos_is_u)
+    n_neg = np.where(pos_is_u, k_g, k_u)[:, None]
+    fn = pos_cum  # pos below t
+    fp = n_neg - neg_cum  # neg at or above t
+    eps = lookup(fp, fn, ~pos_is_u[:, None])
+    best = np.where(reached, eps, 0.0).max(axis=1)
+    # Interval rules: the peakier sample (smaller range; "neg" on a tie) predicted inside
+    # [l, r]; r on numpy.linspace(P.min + w − 2, P.max + 2, ceil(100 · span)), and for each r,
+    # l on numpy.linspace(r − w − 2, r − w + 2, 400), w = the peakier sample's range.
+    peaky_is_u = np.where(range_pos >= range_neg, ~pos_is_u, pos_is_u)
+    p_min = np.where(peaky_is_u, u.min(axis=0), g.min(axis=0))
+    p_max = np.where(peaky_is_u, u.max(axis=0), g.max(axis=0))
+    width = smallest
+    r_start = (p_min + width) - INTERVAL_SLACK
+    r_stop = p_max + INTERVAL_SLACK
+    n_right = threshold_count(r_stop - r_start)
+    n_left = int(threshold_count(2 * INTERVAL_SLACK))
+    j = np.arange(int(n_right.max()))
+    r_step = (r_stop - r_start) / (n_right - 1)
+    rights = _numpy_grid(r_start[:, None], r_step[:, None], r_stop[:, None],
+                         n_right[:, None], j[None, :])  # (examples, rights)
+    right_valid = j[None, :] < n_right[:, None]
+    at_or_below = (values[:, None, :] <= rights[:, :, None]).sum(axis=2)  # pooled <= r
+    l_start = (rights - width[:, None]) - INTERVAL_SLACK
+    l_stop = (rights - width[:, None]) + INTERVAL_SLACK
+
+    def left_at_most(x: np.ndarray) -> np.ndarray:  # x: (examples, rights, m)
+        return _count_at_most(x, l_start[..., None], l_stop[..., None], n_left)
+
+    reached = _reachable(np.broadcast_to(values[:, None, :], (*rights.shape, values.shape[1])),
+                         left_at_most) & right_valid[..., None]
+    peaky_cum, other_cum = cum(peaky_is_u), cum(~peaky_is_u)
+    rows = np.arange(values.shape[0])[:, None]
+    peaky_le = peaky_cum[rows, at_or_below][..., None]
+    other_le = other_cum[rows, at_or_below][..., None]
+    peaky_in = np.maximum(peaky_le - peaky_cum[:, None, :], 0)
+    other_in = np.maximum(other_le - other_cum[:, None, :], 0)
+    n_peaky = np.where(peaky_is_u, k_u, k_g)[:, None, None]
+    eps = lookup(other_in, n_peaky - peaky_in, ~peaky_is_u[:, None, None])
+    best = np.maximum(best, np.where(reached, eps, 0.0).max(axis=(1, 2)))
+    return np.where(peaky_cap, EPS_CAP, np.minimum(best, EPS_CAP))
 
 
 def epsilon(unlearned: np.ndarray, golden: np.ndarray) -> np.ndarray | float:
     """ε per example from the statistic under unlearned and golden models.
 
     1-D inputs are one example's samples (returns a float); 2-D inputs are ``(models,
-    examples)`` with the same number of examples (returns one ε per example).
+    examples)`` with the same number of examples (returns one ε per example). The decision
+    rules are the NeurIPS 2023 unlearning challenge's (its ``metric.py``), thresholds included.
     """
     u = np.asarray(unlearned, dtype=np.float64)
     g = np.asarray(golden, dtype=np.float64)
@@ -156,7 +232,12 @@ def epsilon(unlearned: np.ndarray, golden: np.ndarray) -> np.ndarray | float:
     if not (np.isfinite(u).all() and np.isfinite(g).all()):
         raise UnlearnError("epsilon got non-finite statistics")
     tables: dict = {}
-    eps = np.array([_example_epsilon(u[:, i], g[:, i], tables) for i in range(u.shape[1])])
+    m = u.shape[0] + g.shape[0]
+    per_block = max(1, _CHUNK // ((threshold_count(2 * INTERVAL_SLACK) + 2) * (m + 1)))
+    eps = np.concatenate([
+        _block_epsilon(u[:, i:i + per_block], g[:, i:i + per_block], tables)
+        for i in range(0, u.shape[1], per_block)
+    ]) if u.shape[1] else np.empty(0)
     return float(eps[0]) if single else eps
 
 
@@ -186,38 +267,83 @@ def forget_score(eps_values: np.ndarray, k: int) -> float:
     return float(np.mean(bucket_points(eps_values, k)))
 
 
-def permutation_forget_scores(pool: np.ndarray, k: int, permutations: int, seed: int
-                              ) -> np.ndarray:
-    """F of a perfect method at this K: F of a random K of ``pool`` against the other K.
+Score = Callable[[np.ndarray, np.ndarray], Mapping[str, float]]
+"""A family of audit statistics of (candidate, reference) arrays ``(models, examples)``."""
+
+
+def permutation_null(pool: np.ndarray, k: int, permutations: int, seed: int, score: Score
+                     ) -> dict[str, np.ndarray]:
+    """The statistics of a perfect method at this K: ``score`` of a random K of ``pool``
+    (the candidate) against the other K (the reference), once per permutation.
 
     ``pool`` is φ of 2K golden-like models, ``(2K, examples)`` (the goldens and the held-out
     goldens stacked). Under perfect unlearning an unlearned model is one more golden draw, so
-    the 2K rows are exchangeable: every split into a "reference" half of K and a "candidate"
-    half of K is as good as the audit's own, and the F of the candidate half against the
-    reference half is distributed as the F of a perfect method. That distribution includes the
-    variance from which K models were drawn, which the per-example standard error of F lacks.
-    Each permutation draws one split (a numpy Generator seeded by ``seed``, so the same seed
-    gives the same values); returns the ``permutations`` F values in draw order.
+    the 2K rows are exchangeable: every split into halves of K is as good as the audit's own,
+    and a statistic of the candidate half against the reference half is distributed as that
+    statistic of a perfect method, including the variance from which K models were drawn.
+    Each permutation draws one split (a numpy Generator seeded by ``seed``: the same seed gives
+    the same values); returns each statistic's values in draw order.
     """
     def whole(value: object) -> bool:
         return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
     if not whole(k) or k < 3:
-        raise UnlearnError(f"permutation_forget_scores needs an integer k >= 3, got {k!r}")
+        raise UnlearnError(f"permutation_null needs an integer k >= 3, got {k!r}")
     if not whole(permutations) or permutations < 2:
-        raise UnlearnError(f"permutation_forget_scores needs an integer permutations >= 2 (an "
-                           f"sd needs two values), got {permutations!r}")
+        raise UnlearnError(f"permutation_null needs an integer permutations >= 2 (an sd needs "
+                           f"two values), got {permutations!r}")
     phi = np.asarray(pool, dtype=np.float64)
     if phi.ndim != 2 or phi.shape[0] != 2 * k or phi.shape[1] < 1:
-        raise UnlearnError(f"permutation_forget_scores needs a pool of shape (2k, examples) = "
+        raise UnlearnError(f"permutation_null needs a pool of shape (2k, examples) = "
                            f"({2 * k}, n >= 1), got {phi.shape}")
     rng = np.random.default_rng(seed)
-    scores = np.empty(int(permutations))
-    for i in range(scores.size):
+    draws: dict[str, list[float]] = {}
+    for _ in range(int(permutations)):
         order = rng.permutation(2 * k)
-        reference, candidate = phi[order[:k]], phi[order[k:]]
-        scores[i] = forget_score(epsilon(candidate, reference), k)
-    return scores
+        for name, value in score(phi[order[k:]], phi[order[:k]]).items():
+            draws.setdefault(name, []).append(float(value))
+    return {name: np.array(values) for name, values in draws.items()}
+
+
+def permutation_forget_scores(pool: np.ndarray, k: int, permutations: int, seed: int
+                              ) -> np.ndarray:
+    """F of a perfect method at this K over ``permutations`` re-splits (``permutation_null``)."""
+    def score(candidate: np.ndarray, reference: np.ndarray) -> dict[str, float]:
+        return {"F": forget_score(epsilon(candidate, reference), k)}
+
+    return permutation_null(pool, k, permutations, seed, score)["F"]
+
+
+def _null_draws(null: np.ndarray, worse: str) -> np.ndarray:
+    if worse not in ("higher", "lower"):
+        raise UnlearnError(f"worse must be 'higher' or 'lower', got {worse!r}")
+    draws = np.asarray(null, dtype=np.float64)
+    return draws[np.isfinite(draws)]
+
+
+def rank_p_value(observed: float, null: np.ndarray, worse: str) -> float:
+    """The permutation p-value (1 + draws at least as bad) / (1 + draws), one-sided toward
+    ``worse`` ("higher" or "lower"); NaN draws are left out, a NaN observation gives NaN."""
+    draws = _null_draws(null, worse)
+    if not np.isfinite(observed) or draws.size < 1:
+        return float("nan")
+    bad = (draws >= observed) if worse == "higher" else (draws <= observed)
+    return float((1 + int(bad.sum())) / (1 + draws.size))
+
+
+def normal_p_value(observed: float, null: np.ndarray, worse: str) -> float:
+    """The normal tail beyond ``observed`` from the null draws' mean and sd, one-sided toward
+    ``worse``: for a statistic that is a mean over many examples (F), whose permutation
+    distribution is close to normal, so that a hundred draws reach small p-values. With a
+    zero spread it is 1 unless ``observed`` is worse than the draws (then 0)."""
+    draws = _null_draws(null, worse)
+    if not np.isfinite(observed) or draws.size < 2:
+        return float("nan")
+    mean, sd = float(draws.mean()), float(draws.std(ddof=1))
+    excess = (observed - mean) if worse == "higher" else (mean - observed)
+    if sd == 0.0:
+        return 0.0 if excess > 0 else 1.0
+    return float(NormalDist().cdf(-excess / sd))
 
 
 def final_score(f: float, ra_u: float, ra_g: float, ta_u: float, ta_g: float) -> float:
@@ -229,10 +355,15 @@ def final_score(f: float, ra_u: float, ra_g: float, ta_u: float, ta_g: float) ->
 class UliraResult:
     """U-LiRA over several shadow/target splits: means and spreads (std over splits).
 
-    ``acc`` is the balanced accuracy at the LLR's natural threshold 0 (no tuning on the targets);
-    ``tpr_at_1fpr``/``tpr_at_5fpr`` take the ROC's best TPR at FPR at most 1 % / 5 % (with K/2
-    golden targets the FPR moves in steps of 2/K). ``llr`` is per example: the mean LLR of the
-    target unlearned models minus that of the target golden models (0 when indistinguishable).
+    The per-example test (Hayes et al. 2024) makes one decision per (target model, forget
+    example): the example's likelihood ratio under Gaussians fitted, for that example, to the
+    shadow unlearned and shadow golden models' φ. ``auc``, ``acc`` and the TPRs are over those
+    decisions. ``acc`` is the balanced accuracy at the LLR's natural threshold 0 (no tuning on
+    the targets); ``tpr_at_1fpr``/``tpr_at_5fpr`` take the ROC's best TPR at FPR at most 1 % /
+    5 %. ``pooled_auc`` is the pooled form, one decision per target model from its mean LLR
+    over the examples: far more powerful (it sums evidence over every example), so not the
+    statistic the field publishes as U-LiRA. ``llr`` is per example: the mean LLR of the target
+    unlearned models minus that of the target golden models (0 when indistinguishable).
     """
 
     auc: float
@@ -241,6 +372,8 @@ class UliraResult:
     acc_std: float
     tpr_at_1fpr: float
     tpr_at_5fpr: float
+    pooled_auc: float
+    pooled_auc_std: float
     llr: np.ndarray
     splits: int
 
@@ -260,7 +393,8 @@ def _tpr_at(fpr: np.ndarray, tpr: np.ndarray, limit: float) -> float:
 def ulira(
     phi_unlearned: np.ndarray, phi_golden: np.ndarray, splits: int = 10, seed: int = 0
 ) -> UliraResult:
-    """Offline Gaussian U-LiRA: tell target unlearned models from target golden ones."""
+    """Offline Gaussian U-LiRA: tell target unlearned models' φ from target golden ones', per
+    example (and pooled, see :class:`UliraResult`)."""
     u = np.asarray(phi_unlearned, dtype=np.float64)
     g = np.asarray(phi_golden, dtype=np.float64)
     if u.ndim != 2 or g.ndim != 2 or u.shape[1] != g.shape[1]:
@@ -270,7 +404,7 @@ def ulira(
     if splits < 1:
         raise UnlearnError(f"ulira needs at least one split, got {splits}")
     rng = np.random.default_rng(seed)
-    aucs, accs, tpr1, tpr5, llrs = [], [], [], [], []
+    found: dict[str, list] = {key: [] for key in ("auc", "acc", "tpr1", "tpr5", "pooled", "llr")}
     for _ in range(splits):
         pu, pg = rng.permutation(u.shape[0]), rng.permutation(g.shape[0])
         shadow_u, target_u = u[pu[: u.shape[0] // 2]], u[pu[u.shape[0] // 2 :]]
@@ -279,48 +413,69 @@ def ulira(
         mu_g, sd_g = shadow_g.mean(0), np.maximum(shadow_g.std(0, ddof=1), _SIGMA_FLOOR)
         targets = np.concatenate([target_u, target_g])
         per_example = (_gaussian_logpdf(targets, mu_u, sd_u)
-                       - _gaussian_logpdf(targets, mu_g, sd_g))
-        scores = per_example.mean(1)
-        labels = np.r_[np.ones(len(target_u)), np.zeros(len(target_g))]
-        aucs.append(roc_auc_score(labels, scores))
+                       - _gaussian_logpdf(targets, mu_g, sd_g))  # (targets, examples)
+        is_u = np.r_[np.ones(len(target_u)), np.zeros(len(target_g))]
+        labels = np.repeat(is_u, per_example.shape[1])  # one decision per (model, example)
+        scores = per_example.ravel()
+        found["auc"].append(roc_auc_score(labels, scores))
         said = scores > 0
-        accs.append(0.5 * (said[labels == 1].mean() + (~said[labels == 0]).mean()))
+        found["acc"].append(0.5 * (said[labels == 1].mean() + (~said[labels == 0]).mean()))
         fpr, tpr, _ = roc_curve(labels, scores)
-        tpr1.append(_tpr_at(fpr, tpr, 0.01))
-        tpr5.append(_tpr_at(fpr, tpr, 0.05))
-        llrs.append(per_example[: len(target_u)].mean(0) - per_example[len(target_u) :].mean(0))
+        found["tpr1"].append(_tpr_at(fpr, tpr, 0.01))
+        found["tpr5"].append(_tpr_at(fpr, tpr, 0.05))
+        found["pooled"].append(roc_auc_score(is_u, per_example.mean(1)))
+        found["llr"].append(per_example[: len(target_u)].mean(0)
+                            - per_example[len(target_u) :].mean(0))
     return UliraResult(
-        auc=float(np.mean(aucs)), auc_std=float(np.std(aucs)), acc=float(np.mean(accs)),
-        acc_std=float(np.std(accs)), tpr_at_1fpr=float(np.mean(tpr1)),
-        tpr_at_5fpr=float(np.mean(tpr5)), llr=np.mean(llrs, axis=0), splits=splits,
+        auc=float(np.mean(found["auc"])), auc_std=float(np.std(found["auc"])),
+        acc=float(np.mean(found["acc"])), acc_std=float(np.std(found["acc"])),
+        tpr_at_1fpr=float(np.mean(found["tpr1"])), tpr_at_5fpr=float(np.mean(found["tpr5"])),
+        pooled_auc=float(np.mean(found["pooled"])), pooled_auc_std=float(np.std(found["pooled"])),
+        llr=np.mean(found["llr"], axis=0), splits=splits,
     )
 
 
 @dataclass(frozen=True)
 class KlomResult:
-    """KLOM per example (KL of the unlearned margins' histogram from the golden one) and P95."""
+    """KLOM per example (KL of the unlearned margins' histogram from the golden one) and P95.
+
+    ``per_example`` is NaN where the reference formula is undefined (every unlearned margin at
+    the shared maximum, which its binning leaves out); ``p95`` is over the defined values."""
 
     per_example: np.ndarray
     p95: float
 
 
 def klom(margins_unlearned: np.ndarray, margins_golden: np.ndarray) -> KlomResult:
-    """KL(P_u ‖ P_g) per example between histograms on 20 shared bins of margins clipped ±100."""
+    """KL(P_u ‖ P_g) per example, as the reference code of Georgiev et al. (2024) bins it.
+
+    Per example: both samples clipped to ±KLOM_CLIP; KLOM_BINS equal bins from the pooled
+    minimum to the pooled maximum (``numpy.digitize`` on their edges, so a value equal to the
+    maximum falls past the last bin and is not counted); bin probabilities are counts over the
+    counted values; the golden probability is floored at KLOM_FLOOR where the unlearned one is
+    non-zero, both are renormalised, and KL = Σ p log(p / q) over the bins where p > 0.
+    """
     u = np.clip(np.asarray(margins_unlearned, dtype=np.float64), -KLOM_CLIP, KLOM_CLIP)
     g = np.clip(np.asarray(margins_golden, dtype=np.float64), -KLOM_CLIP, KLOM_CLIP)
     if u.ndim != 2 or g.ndim != 2 or u.shape[1] != g.shape[1]:
         raise UnlearnError(f"klom needs (models, examples) arrays, got {u.shape} and {g.shape}")
     low = np.minimum(u.min(0), g.min(0))
     high = np.maximum(u.max(0), g.max(0))
-    span = np.where(high > low, high - low, 1.0)
+    high = np.where(low >= high, low + 1.0, high)  # one value only: the reference's unit span
+    edges = np.linspace(low, high, KLOM_BINS + 1)  # (bins + 1, examples)
 
-    def histogram(values: np.ndarray) -> np.ndarray:
-        bins = np.clip(((values - low) / span * KLOM_BINS).astype(np.int64), 0, KLOM_BINS - 1)
-        counts = np.zeros((KLOM_BINS, values.shape[1]))
-        np.add.at(counts, (bins, np.arange(values.shape[1])[None, :]), 1.0)
-        counts += KLOM_SMOOTHING
-        return counts / counts.sum(0)
+    def probabilities(values: np.ndarray) -> np.ndarray:
+        index = (values[:, None, :] >= edges[None, :, :]).sum(1)  # numpy.digitize: 1..bins + 1
+        counts = np.stack([(index == b).sum(0) for b in range(1, KLOM_BINS + 1)])
+        total = counts.sum(0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(total > 0, counts / total, 0.0)
 
-    p, q = histogram(u), histogram(g)
-    per_example = (p * (np.log(p) - np.log(q))).sum(0)
-    return KlomResult(per_example, float(np.percentile(per_example, 95)))
+    p, q = probabilities(u), probabilities(g)
+    q = np.where(p > 0, np.maximum(q, KLOM_FLOOR), q)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p, q = p / p.sum(0), q / q.sum(0)  # scipy.stats.entropy normalises both
+        terms = np.where(p > 0, p * (np.log(p) - np.log(q)), 0.0)
+    per_example = np.where(np.isfinite(p).all(0), terms.sum(0), np.nan)
+    finite = per_example[np.isfinite(per_example)]
+    return KlomResult(per_example, float(np.percentile(finite, 95)) if finite.size else np.nan)

@@ -125,6 +125,21 @@ def forget_cross_entropy(inputs: MetricInputs) -> float:
     return float(inputs.forget.losses.double().mean())
 
 
+DIVERGED_LOGIT = 1e3
+"""A |logit| above this means the model diverged (trained models here stay under about 50)."""
+DIVERGED_LOSS = 50.0
+"""A mean forget cross-entropy above this (nats) means the model diverged (chance is ln C)."""
+
+
+@metric("max_logit", "Max |logit|", direction="none", unit="",
+        definition=f"the largest absolute logit over D_f, D_r and D_test; above "
+                   f"{DIVERGED_LOGIT:g} (or a forget CE above {DIVERGED_LOSS:g} nats) the model "
+                   f"has diverged and its other numbers do not compare")
+def largest_logit(inputs: MetricInputs) -> float:
+    sets = (inputs.forget, inputs.retain, inputs.test)
+    return max((float(s.logits.abs().max()) for s in sets if s.logits.numel()), default=0.0)
+
+
 def _golden(inputs: MetricInputs) -> ModelOutputs:
     if inputs.golden is None:
         raise UnlearnError("a golden-relative metric was asked for without golden outputs")
@@ -164,6 +179,13 @@ def run_time(inputs: MetricInputs) -> float | None:
     if not seconds >= 0 or seconds == float("inf"):
         raise UnlearnError(f"rte_seconds must be a finite number >= 0, got {seconds}")
     return float(seconds)
+
+
+@metric("weights_changed", "Weights changed", stage="timing", direction="none", unit="",
+        definition="how many weight entries differ from the model before unlearning (0: the "
+                   "method did nothing, its output is bit-identical to its input)")
+def changed_weights(inputs: MetricInputs) -> float | None:
+    return None if inputs.weights_changed is None else float(inputs.weights_changed)
 
 
 @metric("rte_ratio", "RTE / retrain", stage="timing", direction="lower", unit="×",

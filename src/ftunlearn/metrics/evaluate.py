@@ -13,7 +13,9 @@ row of metrics. Metric keys:
   has none); MIA non-members are the whole test set unless ``mia_non_members="kept-classes"``;
 - ``MIA_attack_acc``: the confidence attack's own cross-validated accuracy (50 is chance);
 - with ``golden``: ``avg_gap``, ``forget_loss_gap``, ``JS_forget``, ``JS_test``;
-- with ``rte_seconds``: ``rte_seconds``, and ``rte_ratio`` when ``retrain_seconds`` is given too.
+- ``max_logit``: the largest |logit| over D_f, D_r and D_test (a diverged model's is huge);
+- with ``rte_seconds``: ``rte_seconds``, and ``rte_ratio`` when ``retrain_seconds`` is given too;
+- with ``weights_changed``: ``weights_changed`` (0 means the model is bit-identical to its input).
 """
 
 from __future__ import annotations
@@ -207,12 +209,14 @@ def golden_metrics(outputs: ModelOutputs, golden: ModelOutputs) -> dict[str, flo
 
 
 def timing_metrics(
-    rte_seconds: float | None = None, retrain_seconds: float | None = None
+    rte_seconds: float | None = None, retrain_seconds: float | None = None,
+    weights_changed: int | None = None,
 ) -> dict[str, float]:
-    """``rte_seconds`` when given; ``rte_ratio`` = rte / retrain when both are given."""
+    """``rte_seconds`` when given; ``rte_ratio`` = rte / retrain when both are given;
+    ``weights_changed`` when given."""
     empty = SetOutputs(torch.empty(0, 0), torch.empty(0), torch.empty(0, dtype=torch.long))
     inputs = MetricInputs(empty, empty, empty, (), rte_seconds=rte_seconds,
-                          retrain_seconds=retrain_seconds)
+                          retrain_seconds=retrain_seconds, weights_changed=weights_changed)
     return compute_stage("timing", inputs)
 
 
@@ -232,6 +236,7 @@ def evaluate(
     retain_samples: int | None = None,
     attack_samples: AttackSamples = "auto",
     mia_attack: str = "svc",
+    weights_changed: int | None = None,
 ) -> dict[str, float]:
     """One result row of metrics for ``model`` on ``split`` of ``dataset`` (keys: module docs).
 
@@ -255,5 +260,5 @@ def evaluate(
     result = dict(outputs.metrics)
     if golden is not None:
         result.update(golden_metrics(outputs, golden))
-    result.update(timing_metrics(rte_seconds, retrain_seconds))
+    result.update(timing_metrics(rte_seconds, retrain_seconds, weights_changed))
     return result

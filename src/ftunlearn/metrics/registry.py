@@ -25,7 +25,7 @@ direction (a descriptive number)."""
 
 Stage = Literal["model", "golden", "timing"]
 """What a metric needs: the model's own outputs, also the golden model's outputs, or the
-procedure's timing."""
+procedure's record (its timing, how many weights it changed)."""
 
 NonMembers = Literal["test", "kept-classes"]
 """The population attacks' non-members on a class-wise split (``MetricInputs``)."""
@@ -54,6 +54,8 @@ class MetricInputs:
     golden: ModelOutputs | None = None
     rte_seconds: float | None = None
     retrain_seconds: float | None = None
+    weights_changed: int | None = None
+    """How many weight entries the procedure changed (``None``: not measured)."""
 
 
 MetricFunction = Callable[[MetricInputs], float | None]
