@@ -237,6 +237,9 @@ def _add_report_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--force", action="store_true",
                         help="write the report even if it counts fewer finished cells of the "
                              "same run than the existing one (rows were lost)")
+    parser.add_argument("--paired", default="ft", metavar="METHOD[,METHOD..]",
+                        help="the paired comparisons' baselines: every other method's Avg Gap "
+                             "against each (default ft), e.g. ft,salun")
     parser.set_defaults(func=_run_report)
 
 
@@ -248,7 +251,8 @@ def _run_report(args: argparse.Namespace) -> int:
         return _run_compare(args)
     args.run_dir = args.run_dir[0]
     results = run_results(args.run_dir)
-    paths = write_report(args.run_dir, results, force=args.force)
+    baselines = tuple(name.strip() for name in args.paired.split(",") if name.strip())
+    paths = write_report(args.run_dir, results, force=args.force, baselines=baselines or ("ft",))
     print(f"report: {paths.report_md}  {paths.report_html}  {paths.summary_csv}")
     if results.ignored:
         print(f"report: left out {results.ignored} stored row(s) of earlier inputs or "

@@ -93,3 +93,16 @@ def test_diverged_models_are_flagged_and_their_losses_marked():
     neggrad = next(line for line in lines if line.startswith("| neggrad+ "))
     ft = next(line for line in lines if line.startswith("| ft "))
     assert "(diverged)" in neggrad and "(diverged)" not in ft
+
+
+def test_several_paired_baselines_share_one_table_without_repeats():
+    cells = [_cell("ft", s, avg_gap=g) for s, g in enumerate((5.0, 6.0, 7.0))]
+    cells += [_cell("rbm", s, avg_gap=g) for s, g in enumerate((1.0, 1.5, 1.2))]
+    cells += [_cell("salun", s, avg_gap=g) for s, g in enumerate((2.0, 2.4, 2.1))]
+    summary = summarize(cells, baselines=("ft", "salun"))
+    pairs = [(p.method, p.baseline) for p in summary.paired]
+    assert pairs == [("rbm", "ft"), ("salun", "ft"), ("rbm", "salun")]  # no ft-vs-salun again
+    table = _paired_table(summary)
+    assert table is not None and table.header[:2] == ("Method", "Baseline")
+    rbm_vs_salun = table.rows[2]
+    assert rbm_vs_salun[:3] == ("rbm", "salun", "3") and rbm_vs_salun[-1] == "beats salun"

@@ -137,10 +137,13 @@ def summary_json_text(summary: RunSummary) -> str:
         "best_avg_gap": list(summary.best),
         "tied_avg_gap": list(summary.tied),
         "attack_at_chance": list(summary.chance_attack),
+        "did_nothing": {m: list(seeds) for m, seeds in summary.did_nothing.items()},
+        "diverged": {m: list(seeds) for m, seeds in summary.diverged.items()},
         "paired": [
             {"method": p.method, "baseline": p.baseline, "seeds": list(p.seeds),
              "mean_difference": p.difference.mean, "ci_low": number(p.difference.low),
-             "ci_high": number(p.difference.high), "verdict": p.verdict}
+             "ci_high": number(p.difference.high), "verdict": p.verdict,
+             "seeds_to_resolve": p.seeds_needed}
             for p in summary.paired
         ],
         "versions": dict(summary.versions),

@@ -64,6 +64,8 @@ REPORT_HTML = "report.html"
 AUDIT_SECTION = "audit_section.json"
 """Written by ``ftunlearn audit`` (or ``bench --audit``) next to audit.csv: the report shows it."""
 AUDIT_FIGURE = "audit_epsilon.png"
+PAIRED_BASELINE = "ft"
+"""Plain fine-tuning: the method every remedy has to beat."""
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,8 @@ class RunSummary:
     runner-up's, else ``tied`` lists the methods it cannot be told from (pseudo rows and
     reference methods such as ``retrain`` are never candidates). ``chance_attack`` lists the
     rows whose MIA attack tells members from non-members at chance (``MIA_attack_acc`` below
-    ``CHANCE_ATTACK_ACC``); ``paired`` compares each method's Avg Gap with ``PAIRED_BASELINE``.
+    ``CHANCE_ATTACK_ACC``); ``paired`` compares each method's Avg Gap with each paired
+    baseline's (``PAIRED_BASELINE`` unless asked otherwise).
     """
 
     methods: tuple[MethodSummary, ...]
@@ -227,8 +230,10 @@ class ReportContent:
     audit: AuditSection | None = None
 
 
-def summarize(results: Iterable[CellResult], *, source: str = "the given results") -> RunSummary:
-    """Aggregate cells per method; ``source`` names where they came from in error messages."""
+def summarize(results: Iterable[CellResult], *, source: str = "the given results",
+              baselines: Sequence[str] = (PAIRED_BASELINE,)) -> RunSummary:
+    """Aggregate cells per method; ``source`` names where they came from in error messages;
+    ``baselines`` are the methods every other one is paired with (Avg Gap, shared seeds)."""
     results = list(results)
     finished = [r for r in results if r.status == "ok"]
     failed = tuple(r for r in results if r.status == "failed")
@@ -263,7 +268,7 @@ def summarize(results: Iterable[CellResult], *, source: str = "the given results
         failed=failed,
         tied=verdict.tied,
         chance_attack=chance,
-        paired=_paired_with_baseline(methods),
+        paired=_paired_with_baselines(methods, baselines),
         did_nothing=_flagged(finished, _did_nothing),
         diverged=_flagged(finished, _diverged),
     )
@@ -333,8 +338,6 @@ AVG_GAP_WITHOUT_MIA = "avg_gap_no_mia"
 CHANCE_ATTACK_ACC = 55.0
 """Percent: an attack below this cross-validated accuracy tells members from non-members at
 chance, so its MIA column is noise."""
-PAIRED_BASELINE = "ft"
-"""Plain fine-tuning: the method every remedy has to beat."""
 WEIGHTS_CHANGED = "weights_changed"
 MAX_LOGIT = "max_logit"
 FORGET_CE = "forget_CE"
@@ -381,18 +384,23 @@ def _candidate_gaps(methods: Sequence[MethodSummary]) -> dict[str, Interval]:
     }
 
 
-def _paired_with_baseline(methods: Sequence[MethodSummary]) -> tuple[PairedDifference, ...]:
-    baseline = next((m for m in methods if m.method == PAIRED_BASELINE), None)
-    if baseline is None or AVG_GAP not in baseline.per_seed:
-        return ()
-    pairs = []
-    for method in methods:
-        if method is baseline or method.is_pseudo or AVG_GAP not in method.per_seed:
+def _paired_with_baselines(methods: Sequence[MethodSummary], baselines: Sequence[str]
+                           ) -> tuple[PairedDifference, ...]:
+    """Every other method's Avg Gap paired with each baseline's (baselines absent from the
+    run are skipped; a pair already listed the other way round is not repeated)."""
+    pairs: list[PairedDifference] = []
+    for name in baselines:
+        baseline = next((m for m in methods if m.method == name), None)
+        if baseline is None or AVG_GAP not in baseline.per_seed:
             continue
-        pair = paired_difference(method.method, method.per_seed[AVG_GAP], baseline.method,
-                                 baseline.per_seed[AVG_GAP])
-        if pair is not None:
-            pairs.append(pair)
+        for method in methods:
+            if (method is baseline or method.is_pseudo or AVG_GAP not in method.per_seed
+                    or any({p.method, p.baseline} == {method.method, name} for p in pairs)):
+                continue
+            pair = paired_difference(method.method, method.per_seed[AVG_GAP], baseline.method,
+                                     baseline.per_seed[AVG_GAP])
+            if pair is not None:
+                pairs.append(pair)
     return tuple(pairs)
 
 
@@ -416,9 +424,10 @@ def _common_items(dicts: Iterable[Mapping[str, Any]]) -> tuple[dict[str, Any], t
 
 def write_report(
     run_dir: str | Path, results: Sequence[CellResult] | None = None, *, force: bool = False,
-    figure_formats: Sequence[str] = FORMATS,
+    figure_formats: Sequence[str] = FORMATS, baselines: Sequence[str] = (PAIRED_BASELINE,),
 ) -> ReportPaths:
-    """Write summary.csv, report.md, the PNG plots and report.html into ``run_dir``.
+    """Write summary.csv, report.md, the PNG plots and report.html into ``run_dir``;
+    ``baselines`` are the paired comparisons' baselines (``summarize``).
 
     Without ``results``, the cells are read (read-only) from ``run_dir/results.sqlite``. A
     report that would count fewer finished cells of the same plan than the existing one is
@@ -429,9 +438,9 @@ def write_report(
         database = run_dir / RESULTS_FILENAME
         with ResultStore(database, read_only=True) as store:
             results = store.results(status=None)
-        summary = summarize(results, source=str(database))
+        summary = summarize(results, source=str(database), baselines=baselines)
     else:
-        summary = summarize(results)
+        summary = summarize(results, baselines=baselines)
     record = report_guard.report_record(results)
     report_guard.check_not_worse(run_dir, record, force=force)
     summary = dataclasses.replace(
@@ -558,8 +567,15 @@ def _paired_table(summary: RunSummary) -> Table | None:
         verdict = {"lower": f"beats {pair.baseline}", "higher": f"worse than {pair.baseline}"}
         rows.append((pair.method, str(d.n), format_number(d.mean), interval,
                      verdict.get(pair.verdict, pair.verdict) + _resolution(pair)))
-    baseline = summary.paired[0].baseline
-    header = ("Method", "Shared seeds", f"Δ Avg Gap vs {baseline}", "95 % interval", "Verdict")
+    baselines = tuple(dict.fromkeys(pair.baseline for pair in summary.paired))
+    if len(baselines) > 1:  # one table for every baseline: each row says which
+        header = ("Method", "Baseline", "Shared seeds", "Δ Avg Gap (method − baseline)",
+                  "95 % interval", "Verdict")
+        rows = [(row[0], pair.baseline, *row[1:])
+                for row, pair in zip(rows, summary.paired, strict=True)]
+        return Table(header, tuple(rows))
+    header = ("Method", "Shared seeds", f"Δ Avg Gap vs {baselines[0]}", "95 % interval",
+              "Verdict")
     return Table(header, tuple(rows))
 
 
@@ -660,8 +676,11 @@ def protocol_items(summary: RunSummary) -> list[tuple[str, str]]:
         ("best mark", f"{BEST_MARK} on the lowest mean Avg Gap only when its interval does not "
                       "overlap the runner-up's (else a tie is reported); the golden and original "
                       "rows and retraining references are never candidates"),
-        ("paired comparison", f"per method, Avg Gap minus {PAIRED_BASELINE}'s on each shared "
-                              "seed, with the t-interval of the mean difference"),
+        ("paired comparison", "per method, Avg Gap minus the baseline's ("
+                              + ", ".join(dict.fromkeys(p.baseline for p in summary.paired))
+                              + ") on each shared seed, with the t-interval of the mean "
+                              f"difference; a tie says how many seeds would resolve it at "
+                              f"{POWER:.0%} power, at the observed difference and spread"),
     ]
     return items
 
