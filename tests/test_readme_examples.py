@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from torch import nn
 from torch.utils.data import Dataset
@@ -33,23 +36,50 @@ def example(name: str) -> str:
     return match.group(1)
 
 
-def test_the_shell_example_unlearns_a_plain_pytorch_checkpoint(tmp_path) -> None:
-    (tmp_path / "mynet.py").write_text(MYNET)
-    sys.path.insert(0, str(tmp_path))
-    try:
-        import mynet
-    finally:
-        sys.path.remove(str(tmp_path))
+VENV_BIN = Path(sys.executable).parent
+
+
+def clean_env(home: Path) -> dict[str, str]:
+    """What a new user's shell has: PATH (with the venv's ``ftunlearn``) and HOME, nothing else
+    (no PYTHONPATH, so ``mynet`` must be found in the current folder as the README says)."""
+    return {"PATH": f"{VENV_BIN}{os.pathsep}/usr/bin:/bin", "HOME": str(home),
+            "OMP_NUM_THREADS": "1"}
+
+
+@pytest.fixture(scope="module")
+def shell_run(tmp_path_factory) -> Path:
+    """A fresh folder holding mynet.py and original.pt, after the README's shell example ran
+    in it exactly as written."""
+    folder = tmp_path_factory.mktemp("newcomer")
+    (folder / "mynet.py").write_text(MYNET)
+    spec = importlib.util.spec_from_file_location("readme_mynet", folder / "mynet.py")
+    assert spec is not None and spec.loader is not None
+    mynet = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mynet)
     torch.manual_seed(0)
-    torch.save(mynet.build((64,), 10, width=32).state_dict(), tmp_path / "original.pt")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(tmp_path),
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    done = subprocess.run(["bash", "-euc", example("shell-unlearn")], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=300, check=False)
+    torch.save(mynet.build((1, 8, 8), 10, width=32).state_dict(), folder / "original.pt")
+    done = subprocess.run(["bash", "-euc", example("shell-unlearn")], cwd=folder,
+                          env=clean_env(folder), capture_output=True, text=True, timeout=300,
+                          check=False)
     assert done.returncode == 0, done.stderr[-2000:]
-    out = tmp_path / "runs" / "forget-3"
+    return folder
+
+
+def test_the_shell_example_runs_as_written_in_a_fresh_folder(shell_run) -> None:
+    out = shell_run / "runs" / "forget-3"
     assert {p.name for p in out.iterdir()} >= {"model.safetensors", "manifest.json",
                                                 "report.md", "report.html"}
+
+
+def test_the_shell_examples_output_loads_back_as_written(shell_run) -> None:
+    done = subprocess.run([str(VENV_BIN / "python"), "-"], input=example("shell-load"),
+                          cwd=shell_run, env=clean_env(shell_run), capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    manifest = json.loads((shell_run / "runs" / "forget-3" / "manifest.json").read_text())
+    # the block prints UA and the model's output width: the manifest's UA, 10 digit classes
+    ua, width = done.stdout.split()
+    assert float(ua) == pytest.approx(manifest["metrics"]["UA"]) and width == "10"
 
 
 class Blobs(Dataset):

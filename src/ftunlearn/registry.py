@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import os
+import sys
 from collections.abc import Callable, Iterator
+from types import ModuleType
 from typing import Generic, Protocol, TypeVar
 
 from ftunlearn.errors import UnlearnError
@@ -75,13 +78,32 @@ class Registry(Generic[E]):
             self._entries = before
 
 
+def import_user_module(name: str) -> ModuleType:
+    """Import the user's module ``name`` as ``python -m`` would: the current folder is searched
+    first (for this import only; ``sys.path`` is left as it was)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    folder = os.getcwd()
+    sys.path.insert(0, folder)
+    try:
+        importlib.invalidate_caches()  # the module may have been written after the last import
+        return importlib.import_module(name)
+    finally:
+        # remove our own entry; the module's import may have added others in front of it
+        with contextlib.suppress(ValueError):
+            sys.path.remove(folder)
+
+
 def import_callable(path: str, kind: str) -> Callable[..., object]:
-    """The callable named by ``package.module:function`` (a user's ``kind`` factory)."""
+    """The callable named by ``package.module:function`` (a user's ``kind`` factory), the module
+    found as ``python -m`` finds it (the current folder first)."""
     module_name, _, attribute = path.partition(":")
     try:
-        module = importlib.import_module(module_name)
+        module = import_user_module(module_name)
     except ImportError as error:
-        raise UnlearnError(f"cannot import {kind} module {module_name!r}: {error}") from error
+        raise UnlearnError(f"cannot import {kind} module {module_name!r} (looked in the current "
+                           f"folder {os.getcwd()} and the installed packages): {error}"
+                           ) from error
     factory = getattr(module, attribute, None)
     if not callable(factory):
         raise UnlearnError(f"{path!r}: {module_name} has no callable {attribute!r}")
