@@ -36,6 +36,8 @@ _LAZY = {
     "evaluate_sets": "ftunlearn.metrics.sets",
     "save": "ftunlearn.checkpoints",
     "load": "ftunlearn.checkpoints",
+    "load_run": "ftunlearn.unlearn_outputs",
+    "Run": "ftunlearn.unlearn_outputs",
 }
 
 __all__ = ["UnlearnError", "__version__", *sorted(_LAZY)]

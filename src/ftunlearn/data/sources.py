@@ -34,7 +34,7 @@ from ftunlearn.training import Batch, to_device
 BatchHook = Callable[[Any], tuple[torch.Tensor, torch.Tensor]]
 """``batch(raw) -> (x, y)``: turns one raw item or batch of the user's pipeline into tensors."""
 
-INPUT_KEYS = ("x", "input", "inputs")
+INPUT_KEYS = ("x", "input", "inputs", "pixel_values", "image")
 LABEL_KEYS = ("y", "label", "labels", "target")
 
 

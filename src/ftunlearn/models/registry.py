@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import inspect
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -23,17 +23,19 @@ ModelFactory = Callable[..., nn.Module]
 class ModelEntry:
     name: str
     factory: ModelFactory
+    description: str
+    """One line for ``ftunlearn list`` and the docs: the architecture and its options."""
 
 
 MODELS: Registry[ModelEntry] = Registry("model")
 """Built-in model factories (user factories are reached by import path instead)."""
 
 
-def register_model(name: str) -> Callable[[ModelFactory], ModelFactory]:
-    """Register a built-in model factory under ``name``."""
+def register_model(name: str, description: str) -> Callable[[ModelFactory], ModelFactory]:
+    """Register a built-in model factory under ``name``, described in one line."""
 
     def decorate(factory: ModelFactory) -> ModelFactory:
-        MODELS.add(ModelEntry(name, factory))
+        MODELS.add(ModelEntry(name, factory, description))
         return factory
 
     return decorate
@@ -41,6 +43,11 @@ def register_model(name: str) -> Callable[[ModelFactory], ModelFactory]:
 
 def available_models() -> list[str]:
     return sorted(MODELS.names())
+
+
+def model_descriptions() -> list[tuple[str, str]]:
+    """(name, one-line description) of every built-in model, by name."""
+    return [(name, MODELS.get(name).description) for name in available_models()]
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,53 @@ class ModelSpec:
     @property
     def is_import_path(self) -> bool:
         return self.name not in MODELS
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """What rebuilds a model: its spec, the input shape (no batch axis) and the class count.
+
+    ``build_model`` records it on the model it returns (``ARCHITECTURE_ATTRIBUTE``), and
+    ``ftunlearn.save`` writes it into the file's metadata, so ``ftunlearn.load(path)`` can build
+    the model again without being told how."""
+
+    spec: ModelSpec
+    input_shape: tuple[int, ...]
+    num_classes: int
+
+    def build(self, seed: int = 0) -> nn.Module:
+        return build_model(self.spec, self.input_shape, self.num_classes, seed=seed)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: ``model`` (the spec as written), ``factory`` (a registry name or
+        ``module:function``), ``options`` (its keyword arguments), ``input_shape`` and
+        ``num_classes``."""
+        return {"model": str(self.spec), "factory": self.spec.name,
+                "options": dict(self.spec.options), "input_shape": list(self.input_shape),
+                "num_classes": self.num_classes}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: str) -> Architecture:
+        try:
+            factory, options = str(data["factory"]), dict(data.get("options") or {})
+            shape = tuple(int(n) for n in data["input_shape"])
+            num_classes = int(data["num_classes"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise UnlearnError(f"{where}: its recorded model architecture is malformed "
+                               f"({type(error).__name__}: {error}); pass the model or a factory"
+                               ) from error
+        # the name alone is checked as a spec; options stay as typed in the JSON
+        return cls(ModelSpec(ModelSpec.parse(factory).name, options), shape, num_classes)
+
+
+ARCHITECTURE_ATTRIBUTE = "ftunlearn_architecture"
+"""The attribute of a model built by ``build_model`` that holds its :class:`Architecture`."""
+
+
+def architecture_of(model: nn.Module) -> Architecture | None:
+    """The architecture ``build_model`` recorded on ``model`` (``None`` for other models)."""
+    found = getattr(model, ARCHITECTURE_ATTRIBUTE, None)
+    return found if isinstance(found, Architecture) else None
 
 
 def _parse_options(text: str, spec: str) -> dict[str, int | float | str]:
@@ -122,6 +176,9 @@ def build_model(
     if not isinstance(model, nn.Module):
         raise UnlearnError(f"model factory {spec.name!r} returned {type(model).__name__}, "
                            "not a torch.nn.Module")
+    # a plain attribute, not a buffer: it travels with copies but never into the state dict
+    object.__setattr__(model, ARCHITECTURE_ATTRIBUTE,
+                       Architecture(spec, tuple(int(n) for n in input_shape), int(num_classes)))
     return model
 
 

@@ -55,7 +55,14 @@ class ResNet(nn.Module):
         return self.head(torch.flatten(F.adaptive_avg_pool2d(features, 1), 1))
 
 
-@register_model("resnet18")
+RESNET18_DESCRIPTION = (
+    "ResNet-18 with the CIFAR stem (one 3x3 convolution, stride 1, no max-pool), as SalUn "
+    "and l1-sparse use for CIFAR-10, not the ImageNet stem (7x7 stride 2 + max-pool); "
+    "2-2-2-2 basic blocks, first stage width channels (default 64, 11.2 M parameters at "
+    "10 classes)")
+
+
+@register_model("resnet18", RESNET18_DESCRIPTION)
 def resnet18(input_shape: tuple[int, ...], num_classes: int, *, width: int = 64) -> nn.Module:
     """ResNet-18 (2-2-2-2 basic blocks) with a 3x3 stem; ``width`` is the first stage's channels."""
     if len(input_shape) != 3:

@@ -10,7 +10,8 @@ from ftunlearn.errors import UnlearnError
 from ftunlearn.models.registry import register_model
 
 
-@register_model("mlp")
+@register_model("mlp", "multi-layer perceptron on the flattened input: depth hidden ReLU "
+                        "layers of hidden units (defaults hidden=256, depth=2)")
 def mlp(
     input_shape: tuple[int, ...], num_classes: int, *, hidden: int = 256, depth: int = 2
 ) -> nn.Module:
@@ -26,7 +27,8 @@ def mlp(
     return nn.Sequential(*layers)
 
 
-@register_model("cnn")
+@register_model("cnn", "two 3x3 conv-ReLU-maxpool stages (width, 2·width channels) and a "
+                        "2-layer head of hidden units (defaults width=16, hidden=64)")
 def cnn(
     input_shape: tuple[int, ...], num_classes: int, *, width: int = 16, hidden: int = 64
 ) -> nn.Module:
