@@ -9,8 +9,6 @@ from ftunlearn.metrics.accuracy import accuracy
 from ftunlearn.metrics.evaluate import (
     EXTRA_MIA_FEATURES,
     MIA_KEYS,
-    ModelOutputs,
-    SetOutputs,
     SplitLike,
     evaluate,
     golden_metrics,
@@ -36,6 +34,7 @@ from ftunlearn.metrics.mia import (
     mia_efficacy,
     mia_efficacy_from_features,
 )
+from ftunlearn.metrics.outputs import ModelOutputs, SetOutputs
 
 __all__ = [
     "EXTRA_MIA_FEATURES",

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import typing
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Protocol
 
@@ -33,6 +32,7 @@ from ftunlearn.data.dataset import Dataset
 from ftunlearn.data.splits import stratified_subsample
 from ftunlearn.errors import UnlearnError
 from ftunlearn.metrics.mia import AttackSamples
+from ftunlearn.metrics.outputs import ModelOutputs, SetOutputs
 from ftunlearn.metrics.registry import MetricInputs, NonMembers, compute_stage
 from ftunlearn.training import predict
 
@@ -61,28 +61,6 @@ class SplitLike(Protocol):
 
     @property
     def forgotten_classes(self) -> tuple[int, ...]: ...
-
-
-@dataclass(frozen=True, eq=False)
-class SetOutputs:
-    """A model's per-sample outputs on one set: float32 logits (n, classes) and cross-entropy
-    losses (n,), with the int64 labels (n,), all on the CPU."""
-
-    logits: torch.Tensor
-    losses: torch.Tensor
-    labels: torch.Tensor
-
-
-@dataclass(frozen=True, eq=False)
-class ModelOutputs:
-    """One model's outputs on D_f, D_r and D_test of a split, and the metrics they alone give
-    (UA, RA, TA, MIA, ...: see the module docs)."""
-
-    forget: SetOutputs
-    retain: SetOutputs
-    test: SetOutputs
-    forgotten_classes: tuple[int, ...]
-    metrics: Mapping[str, float]
 
 
 def _index_vector(indices: torch.Tensor, name: str, n_train: int) -> torch.Tensor:

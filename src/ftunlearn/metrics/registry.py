@@ -11,13 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from ftunlearn.metrics.mia import AttackSamples
+from ftunlearn.metrics.outputs import ModelOutputs, SetOutputs
 from ftunlearn.registry import Registry
-
-if TYPE_CHECKING:
-    from ftunlearn.metrics.evaluate import ModelOutputs, SetOutputs
 
 Direction = Literal["golden", "lower", "higher", "none"]
 """How to read a metric: closer to the golden model's value is better, lower, higher, or no
