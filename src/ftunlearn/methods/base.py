@@ -13,7 +13,7 @@ import time
 import typing
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
@@ -21,14 +21,11 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from ftunlearn.errors import UnlearnError
-from ftunlearn.methods.checks import (
-    check_finite_weights,
-    check_same_device,
-    checked_features,
-    checked_labels,
-    floating_dtype,
-)
+from ftunlearn.methods import inputs
+from ftunlearn.methods.checks import check_finite_weights, check_same_device, floating_dtype
+from ftunlearn.methods.context import Context
 from ftunlearn.methods.overlap import check_disjoint, shared_samples  # noqa: F401 (public here)
+from ftunlearn.methods.samples import Samples, as_samples
 from ftunlearn.models.checks import check_model
 from ftunlearn.params import Params
 from ftunlearn.registry import Registry
@@ -37,32 +34,6 @@ from ftunlearn.training import Recipe, resolve_device
 if typing.TYPE_CHECKING:
     from ftunlearn.methods.plan import FitPlan
     from ftunlearn.tuning.space import Dimension
-
-
-@dataclass(frozen=True)
-class Samples:
-    """A labelled set of samples held as two tensors."""
-
-    x: torch.Tensor
-    y: torch.Tensor
-
-    def __len__(self) -> int:
-        return int(self.y.shape[0])
-
-
-@dataclass(frozen=True)
-class Context:
-    """What a method may know besides the model and the two sets."""
-
-    seed: int = 0
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-    recipe: Recipe = field(default_factory=Recipe)
-    """The original model's training recipe (``retrain`` reuses it)."""
-    num_classes: int = 0
-    n_test: int | None = None
-    """The test set's size, for methods whose protocol needs it (no test samples are given)."""
-    progress: bool = False
-    on_epoch_end: Callable[[int, float], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -172,34 +143,6 @@ def make_config(name: str, overrides: Mapping[str, Any]) -> Hyperparameters:
     return method_class(name).Config.from_values(overrides, where=f"method {name!r}")
 
 
-def as_samples(data: Samples | TensorDataset | tuple[torch.Tensor, torch.Tensor], role: str,
-               *, dtype: torch.dtype = torch.float32) -> Samples:
-    """Accept ``(x, y)`` pairs, ``TensorDataset``s or ``Samples``; validate them by the rules of
-    :mod:`ftunlearn.methods.checks` (finite real samples cast to ``dtype``, int64 labels >= 0).
-    """
-    if isinstance(data, Samples):
-        samples = data
-    elif isinstance(data, TensorDataset):
-        if len(data.tensors) < 2:
-            raise UnlearnError(f"{role} TensorDataset needs (x, y) tensors")
-        samples = Samples(data.tensors[0], data.tensors[1])
-    elif isinstance(data, tuple | list) and len(data) == 2:
-        try:
-            samples = Samples(torch.as_tensor(data[0]), torch.as_tensor(data[1]))
-        except (TypeError, ValueError, RuntimeError) as error:
-            raise UnlearnError(f"{role}: x and y must be tensors or numeric arrays ({error})"
-                               ) from error
-    else:
-        raise UnlearnError(f"{role} must be an (x, y) pair of tensors or a TensorDataset")
-    if samples.x.dim() == 0 or samples.x.shape[0] != samples.y.reshape(-1).shape[0]:
-        raise UnlearnError(
-            f"{role}: x has {samples.x.shape[0] if samples.x.dim() else 0} samples but y has "
-            f"{samples.y.numel()}; give one label per sample"
-        )
-    check_same_device((f"{role} x", samples.x), (f"{role} y", samples.y))
-    return Samples(checked_features(samples.x, role, dtype), checked_labels(samples.y, role))
-
-
 @dataclass(frozen=True)
 class UnlearnResult:
     """An unlearned model, how long the procedure took, and with what."""
@@ -247,8 +190,6 @@ def unlearn(
             "pass recipe=ftunlearn.Recipe(epochs=..., lr=..., batch_size=...) (the recipe the "
             "model was trained with); without it the result would be an under-trained model"
         )
-    from ftunlearn.methods import inputs  # late: inputs builds on this module
-
     if inputs.is_streamed(retain) or inputs.is_streamed(forget):
         model, retain_set, forget_set, classes = inputs.streamed_sets(
             model, retain, forget, num_classes=num_classes, output=output, batch=batch)
@@ -286,8 +227,6 @@ def unlearn(
 def _run_method(model: nn.Module, method: str, config: Hyperparameters, retain: Any,
                 forget: Any, context: Context) -> UnlearnResult:
     """Run ``method`` on a private copy of the (validated) model and time it."""
-    from ftunlearn.methods.inputs import unwrap
-
     working = copy.deepcopy(model)
     unlearner = method_class(method)(config)
     started = time.perf_counter()
@@ -295,6 +234,6 @@ def _run_method(model: nn.Module, method: str, config: Hyperparameters, retain: 
     if context.device.type == "cuda":
         torch.cuda.synchronize(context.device)
     seconds = time.perf_counter() - started
-    result = unwrap(result)
+    result = inputs.unwrap(result)
     check_finite_weights(result, method)
     return UnlearnResult(result, seconds, method, config.to_dict())

@@ -23,8 +23,8 @@ from torch import nn
 
 from ftunlearn.data.sources import BatchHook, DataSource, as_source, is_streamed
 from ftunlearn.errors import UnlearnError
-from ftunlearn.methods.base import Samples, as_samples
 from ftunlearn.methods.checks import floating_dtype
+from ftunlearn.methods.samples import Samples, as_samples
 from ftunlearn.models.checks import FORWARD_ERRORS, check_model
 
 SampleSet = Samples | DataSource

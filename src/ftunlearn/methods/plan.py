@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ftunlearn.methods.base import Context
+from ftunlearn.methods.context import Context
 from ftunlearn.training import BatchSource, FitResult, LossFn, Recipe, cross_entropy_loss, fit
 
 Prepare = Callable[[nn.Module, int], None]
