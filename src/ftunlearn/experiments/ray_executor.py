@@ -37,7 +37,7 @@ from ftunlearn.experiments.cells import (
     software_versions,
 )
 from ftunlearn.experiments.config import BenchConfig
-from ftunlearn.experiments.executors import ExecutorOptions, register_executor
+from ftunlearn.experiments.executor_registry import ExecutorOptions, register_executor
 from ftunlearn.experiments.pseudo import pseudo_method
 from ftunlearn.experiments.store import CellResult
 from ftunlearn.experiments.workspace import Reference, Workspace
