@@ -1,6 +1,10 @@
 """Datasets (one module per file format), forget specs and forget/retain splits.
 
 Importing this package registers every built-in dataset loader.
+
+Layer ``data`` (docs/architecture.md): owns datasets, their file formats, streamed sources,
+forget specs and splits. May import the foundation (errors, params, the registry) and
+``training`` (the batch type and device moves a streamed source uses); nothing above.
 """
 
 from ftunlearn.data import cifar, digits, idx, npz, svhn

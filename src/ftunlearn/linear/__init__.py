@@ -5,6 +5,10 @@ Implements docs/theory.md with numpy and scipy only (no torch at import time): s
 ``gradient_descent``), the seven models (``fit_models``), their metrics (``evaluate``), and named
 experiments and sweeps (``EXPERIMENTS``, ``run_experiment``). The command ``ftunlearn theory``
 lives in ``ftunlearn.linear.cli`` and the figures in ``ftunlearn.linear.plots``.
+
+Layer ``linear`` (docs/architecture.md): owns the lab's scenarios, solvers, models, metrics,
+experiments, report and figures. May import the foundation and ``data`` (real features); its
+``cli`` belongs to the ``commands`` layer. Nothing else imports the lab but the commands.
 """
 
 from ftunlearn.linear.experiments import (

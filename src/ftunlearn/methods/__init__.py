@@ -1,6 +1,12 @@
 """Unlearning methods behind one contract (:class:`Unlearner`) and one registry.
 
 Each module registers its methods on import; adding a method means adding one module here.
+The registry (``base``) never imports a method: this package's ``__init__`` imports each one.
+
+Layer ``methods`` (docs/architecture.md): owns the contract (``base``), the types it hands a
+method (``samples``, ``context``), what ``unlearn`` accepts (``inputs``), fit plans, and every
+method. May import the foundation (with ``tuning.space``), ``training``, ``data`` and
+``models``; never metrics, runs or anything above.
 """
 
 # Import order is registration order, the order reports and ``--methods all`` use.

@@ -2,6 +2,13 @@
 
 The metric functions are pure functions of per-sample outputs (logits as float tensors or
 numpy arrays, integer labels); ``evaluate`` applies them to a model on a dataset split.
+The metric registry (``registry``) never imports a metric: ``definitions`` registers them and
+this package's ``__init__`` imports it.
+
+Layer ``metrics`` (docs/architecture.md): owns the metric registry and definitions, the
+outputs they read, MIA, gaps and the audit's statistics. May import the foundation,
+``training``, ``data``, ``models`` and ``methods`` (``evaluate_sets`` accepts the sets
+``unlearn`` accepts); never runs, reporting or anything above.
 """
 
 from ftunlearn.metrics import definitions as _definitions  # noqa: F401  (registers the metrics)

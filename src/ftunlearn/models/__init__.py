@@ -1,4 +1,9 @@
-"""Hand-written models (no torchvision) and user models by import path."""
+"""Hand-written models (no torchvision) and user models by import path.
+
+Layer ``models`` (docs/architecture.md), with ``ftunlearn.checkpoints``: owns architectures,
+the model registry, the checks a model must pass and model files. May import the foundation,
+``training`` and ``data``; nothing above.
+"""
 
 from ftunlearn.models import resnet, simple  # noqa: F401  (register the built-in models)
 from ftunlearn.models.registry import (
