@@ -117,18 +117,22 @@ def _with_gap_without_mia(manifest: Mapping[str, Any], key: str) -> dict[str, An
 
 def _metric_names(columns: Sequence[Mapping[str, Any]], chance: bool) -> list[str]:
     """The bench report's main metrics first (Avg Gap without MIA after Avg Gap when an attack
-    is at chance), then every other metric in the order evaluation wrote it."""
+    is at chance), then the others in metric-registry order, then any unregistered by name."""
+    from ftunlearn.metrics.registry import METRICS
+
     primary = list(PRIMARY_METRICS)
     if chance:
         primary.insert(primary.index(AVG_GAP) + 1, AVG_GAP_WITHOUT_MIA)
-    present = dict.fromkeys(name for metrics in columns for name in metrics)
-    return [n for n in primary if n in present] + [n for n in present if n not in primary]
+    present = {name for metrics in columns for name in metrics}
+    registered = [n for n in METRICS.names() if n in present and n not in primary]
+    unknown = sorted(present - set(primary) - set(registered))
+    return [n for n in primary if n in present] + registered + unknown
 
 
 def _notes(columns: Sequence[tuple[str, Mapping[str, Any]]], chance: Sequence[str]) -> list[str]:
     if not chance:
         return []
-    accuracies = ", ".join(f"{header} {float(metrics[MIA_ATTACK_ACC]):.1f} %"
+    accuracies = ", ".join(f"{header.lower()} {float(metrics[MIA_ATTACK_ACC]):.1f} %"
                            for header, metrics in columns if header in chance)
     also = (" Avg Gap is also shown without MIA." if any(
         AVG_GAP_WITHOUT_MIA in metrics for _, metrics in columns) else "")
