@@ -1,24 +1,25 @@
 """``ftunlearn unlearn``: unlearn a forget set from the user's own checkpoint, from the shell.
 
-Writes ``OUT/model.safetensors`` (the unlearned weights, with the manifest as metadata),
-``OUT/manifest.json`` (sha256 of the input weights and of the forget indices, the method and
-every hyperparameter, the recipe, the seed, seconds, versions, the command line) and
-``OUT/report.md`` / ``report.html`` (UA, RA, TA, MIA, forget loss; with ``--golden`` the
-golden-relative metrics too).
+Writes ``OUT/model.safetensors`` (the unlearned weights, with the model's architecture, the
+method, its hyperparameters and the input hashes as metadata, so ``ftunlearn.load`` rebuilds
+it), ``OUT/manifest.json`` (the architecture, the sha256 of every input file and of the forget
+indices (docs/protocol.md, "What the hashes cover"), the method and every hyperparameter, the
+recipe, the seed, seconds, versions, the command line, the metrics) and ``OUT/report.md`` /
+``report.html`` (the bench report's layout; with ``--golden`` the golden-relative metrics and a
+golden column too). ``ftunlearn.load_run(OUT)`` reads the folder back.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import html
-import json
 import platform
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from ftunlearn.unlearn_outputs import MODEL_FILENAME, indices_sha256
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -72,8 +73,9 @@ def run_unlearn(args: argparse.Namespace) -> int:
     from ftunlearn.data import load_dataset, make_split
     from ftunlearn.methods.base import reference_method, unlearn
     from ftunlearn.metrics.evaluate import evaluate, model_outputs
-    from ftunlearn.models import build_model
+    from ftunlearn.models import Architecture, ModelSpec, build_model
     from ftunlearn.training import Recipe
+    from ftunlearn.unlearn_outputs import input_records, write_manifest
 
     started = time.perf_counter()
     data = load_dataset(args.dataset, args.data_dir)
@@ -101,12 +103,19 @@ def run_unlearn(args: argparse.Namespace) -> int:
         golden_outputs = model_outputs(golden, data, split, seed=args.seed, device=args.device)
     metrics = evaluate(result.model, data, split, golden=golden_outputs, seed=args.seed,
                        device=args.device, rte_seconds=result.seconds)
-    original_metrics = evaluate(original, data, split, seed=args.seed, device=args.device)
+    original_metrics = evaluate(original, data, split, golden=golden_outputs, seed=args.seed,
+                                device=args.device)
+    architecture = Architecture(ModelSpec.parse(args.model), data.input_shape, data.num_classes)
     manifest: dict[str, Any] = {
         "command": command_line(args),
         "model": args.model, "dataset": args.dataset, "forget": split.spec,
-        "weights": {"path": str(args.weights), "sha256": sha256_of(args.weights)},
-        "forget_indices": {"count": len(split.forget), "sha256": indices_sha256(split.forget)},
+        "architecture": architecture.to_dict(),
+        # weights, golden_weights, data_file, forget_file: path and sha256 of each input file
+        **input_records(weights=args.weights, data_dir=args.data_dir, forget=args.forget,
+                        golden_weights=args.golden if args.golden and args.golden != reference
+                        else None),
+        "forget_indices": {"count": len(split.forget), "sha256": indices_sha256(split.forget),
+                           "encoding": "sorted, comma-joined ASCII decimal"},
         "method": result.method, "hyperparameters": result.hyperparameters,
         "recipe": recipe.to_dict() if recipe is not None else None,
         "golden": args.golden, "seed": args.seed, "unlearn_seconds": result.seconds,
@@ -114,14 +123,15 @@ def run_unlearn(args: argparse.Namespace) -> int:
         "versions": {"ftunlearn": __version__, "torch": torch.__version__,
                      "python": platform.python_version()},
         "metrics": metrics, "original_metrics": original_metrics,
+        "golden_metrics": dict(golden_outputs.metrics) if golden_outputs is not None else None,
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    save(result.model, args.out / "model.safetensors", method=result.method,
-         forget_sha256=manifest["forget_indices"]["sha256"],
+    save(result.model, args.out / MODEL_FILENAME, architecture=architecture,
+         method=result.method, hyperparameters=result.hyperparameters, dataset=args.dataset,
+         forget=split.spec, seed=args.seed, forget_sha256=manifest["forget_indices"]["sha256"],
          weights_sha256=manifest["weights"]["sha256"])
-    manifest["output_sha256"] = sha256_of(args.out / "model.safetensors")
-    (args.out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True,
-                                                       default=str) + "\n")
+    manifest["output_sha256"] = sha256_of(args.out / MODEL_FILENAME)
+    write_manifest(args.out, manifest)
     write_reports(args.out, manifest)
     print(f"wrote {args.out}/model.safetensors, manifest.json, report.md, report.html")
     return 0
@@ -141,32 +151,9 @@ def command_line(args: argparse.Namespace) -> list[str]:
     return words
 
 
-def indices_sha256(indices: torch.Tensor) -> str:
-    """The sha256 of the sorted forget indices as comma-separated decimal text."""
-    text = ",".join(str(int(i)) for i in indices.sort().values)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 def write_reports(out: Path, manifest: dict[str, Any]) -> None:
-    """``report.md`` and ``report.html``: the metrics of the original and the unlearned model."""
-    keys = list(manifest["metrics"])
-    rows = [(key, manifest["original_metrics"].get(key), manifest["metrics"][key])
-            for key in keys]
+    """``report.md`` and ``report.html``: the original, unlearned (and golden) models' metrics,
+    laid out as the bench report (``experiments.unlearn_report``)."""
+    from ftunlearn.experiments.unlearn_report import write_unlearn_reports
 
-    def shown(value: Any) -> str:
-        return "" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
-
-    title = (f"Unlearning {manifest['forget']} from {manifest['model']} on "
-             f"{manifest['dataset']} with {manifest['method']}")
-    lines = [f"# {title}", "", f"weights sha256 `{manifest['weights']['sha256']}`; forget "
-             f"indices ({manifest['forget_indices']['count']}) sha256 "
-             f"`{manifest['forget_indices']['sha256']}`; {manifest['unlearn_seconds']:.2f} s", "",
-             "| metric | original | unlearned |", "| --- | --- | --- |"]
-    lines += [f"| {key} | {shown(before)} | {shown(after)} |" for key, before, after in rows]
-    (out / "report.md").write_text("\n".join(lines) + "\n")
-    cells = "".join(f"<tr><td>{html.escape(k)}</td><td>{shown(b)}</td><td>{shown(a)}</td></tr>"
-                    for k, b, a in rows)
-    (out / "report.html").write_text(
-        f"<!doctype html><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"<h1>{html.escape(title)}</h1><table><tr><th>metric</th><th>original</th>"
-        f"<th>unlearned</th></tr>{cells}</table>\n")
+    write_unlearn_reports(out, manifest)
