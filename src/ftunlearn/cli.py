@@ -281,10 +281,12 @@ def _run_list(args: argparse.Namespace) -> int:
     from ftunlearn.data import available_datasets
     from ftunlearn.experiments.presets import PRESETS
     from ftunlearn.methods import available_methods
-    from ftunlearn.models import available_models
+    from ftunlearn.models.registry import available_models, model_descriptions
 
     print("datasets:", ", ".join(available_datasets()))
     print("models:  ", ", ".join(available_models()), "(or package.module:factory)")
+    for name, description in model_descriptions():
+        print(f"  {name:<9} {description}")
     print("methods: ", ", ".join(available_methods()))
     print("presets: ", ", ".join(PRESETS.names()))
     return 0
