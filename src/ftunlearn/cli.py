@@ -240,10 +240,13 @@ def _add_report_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--paired", default="ft", metavar="METHOD[,METHOD..]",
                         help="the paired comparisons' baselines: every other method's Avg Gap "
                              "against each (default ft), e.g. ft,salun")
+    parser.add_argument("--tex-columns", metavar="COL[,COL..]", help="table.tex's metric "
+                        "columns, in order, e.g. UA,TA,MIA,AvgGap (default: the main table's)")
     parser.set_defaults(func=_run_report)
 
 
 def _run_report(args: argparse.Namespace) -> int:
+    from ftunlearn.experiments.exports import parse_tex_columns
     from ftunlearn.experiments.report import write_report
     from ftunlearn.experiments.runner import run_results
 
@@ -252,7 +255,9 @@ def _run_report(args: argparse.Namespace) -> int:
     args.run_dir = args.run_dir[0]
     results = run_results(args.run_dir)
     baselines = tuple(name.strip() for name in args.paired.split(",") if name.strip())
-    paths = write_report(args.run_dir, results, force=args.force, baselines=baselines or ("ft",))
+    columns = parse_tex_columns(args.tex_columns) if args.tex_columns is not None else None
+    paths = write_report(args.run_dir, results, force=args.force, baselines=baselines or ("ft",),
+                         tex_columns=columns)
     print(f"report: {paths.report_md}  {paths.report_html}  {paths.summary_csv}")
     if results.ignored:
         print(f"report: left out {results.ignored} stored row(s) of earlier inputs or "

@@ -6,8 +6,10 @@ points carry their method's name, placed by adjustText so labels do not collide,
 error bars are 95 % t-intervals over seeds; reference methods (the golden model, registry
 ``reference=True`` methods such as ``retrain``, and the original model) are drawn as reference
 lines, never as bars; axes stay inside the metric's range; titles name the run. Each figure is
-saved as a 200-dpi PNG, an SVG and a PDF. A plot leaves out the methods that lack its metrics
-and is not drawn when none has them.
+saved as a 200-dpi PNG, an SVG and a PDF in the house style (``figure_style``: TrueType fonts in
+the PDF). Tick labels never overprint (a label that would touch its neighbour is hidden), and
+markers on a range's bound (UA = 100) are drawn whole. A plot leaves out the methods that lack
+its metrics and is not drawn when none has them.
 """
 
 from __future__ import annotations
@@ -22,10 +24,10 @@ from typing import TYPE_CHECKING
 import matplotlib
 from adjustText import adjust_text
 from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import LogFormatter
+from matplotlib.ticker import FuncFormatter
 
+from ftunlearn import figure_style
 from ftunlearn.experiments.catalog import (
     is_reference,
     method_order,
@@ -36,7 +38,6 @@ from ftunlearn.registry import Registry
 
 if TYPE_CHECKING:
     from ftunlearn.experiments.report import MethodSummary, MetricStat, RunSummary
-
 
 
 @dataclass(frozen=True)
@@ -95,17 +96,24 @@ def render_plots(
 ) -> dict[str, dict[str, bytes]]:
     """Per plot name (keys of ``PLOT_FILES``) with data: its bytes per format (of ``FORMATS``;
     PNG always)."""
-    drawers = {plot.name: plot.draw for plot in PLOTS}
     images = {}
-    title = run_title(summary)
-    for name, draw in drawers.items():
-        figure = _figure()
-        axes = figure.add_subplot()
-        if draw(axes, summary):
-            figure.suptitle(title, fontsize=10, color="0.3")
-            _legend(figure, axes)
-            images[name] = save_figure(figure, formats)
+    for plot in PLOTS:
+        figure = plot_figure(plot.name, summary)
+        if figure is not None:
+            images[plot.name] = save_figure(figure, formats)
     return images
+
+
+def plot_figure(name: str, summary: RunSummary) -> Figure | None:
+    """The laid-out figure of plot ``name`` (of :data:`PLOTS`), or ``None`` without its data."""
+    figure = _figure()
+    axes = figure.add_subplot()
+    if not PLOTS.get(name).draw(axes, summary):
+        return None
+    figure.suptitle(run_title(summary), fontsize=10, color="0.3")
+    _legend(figure, axes)
+    hide_overlapping_tick_labels(figure)
+    return figure
 
 
 def render_comparison(summaries: Sequence[RunSummary], labels: Sequence[str]) -> dict[str, bytes]:
@@ -123,26 +131,45 @@ def render_comparison(summaries: Sequence[RunSummary], labels: Sequence[str]) ->
     figure.suptitle("Avg Gap against RTE (lower left is better; bars: 95 % t-interval)",
                     fontsize=10)
     _legend(figure, *panels)
+    hide_overlapping_tick_labels(figure)
     return save_figure(figure)
 
 
 def _figure(size: tuple[float, float] = FIGURE_SIZE) -> Figure:
-    figure = Figure(figsize=size, dpi=100, layout="constrained")
-    FigureCanvasAgg(figure)
-    return figure
+    return figure_style.new_figure(size)
 
 
 def save_figure(figure: Figure, formats: Sequence[str] = FORMATS) -> dict[str, bytes]:
-    """The figure as 200-dpi PNG, SVG and PDF bytes, without dates (same input, same bytes)."""
+    """The figure as 200-dpi PNG, SVG and PDF bytes in the house style, without dates (same
+    input, same bytes)."""
     metadata = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None},
                 "pdf": {"CreationDate": None, "Creator": None, "Producer": None}}
     out = {}
-    with matplotlib.rc_context({"svg.hashsalt": "ftunlearn", "svg.fonttype": "none"}):
-        for fmt in dict.fromkeys(("png", *formats)):
-            buffer = io.BytesIO()
-            figure.savefig(buffer, format=fmt, dpi=PNG_DPI, metadata=metadata[fmt])
-            out[fmt] = buffer.getvalue()
+    for fmt in dict.fromkeys(("png", *formats)):
+        buffer = io.BytesIO()
+        figure_style.save(figure, buffer, fmt=fmt, dpi=PNG_DPI, metadata=metadata[fmt])
+        out[fmt] = buffer.getvalue()
     return out
+
+
+def hide_overlapping_tick_labels(figure: Figure) -> None:
+    """Hide every tick label that would overlap one already kept on its axis (major labels
+    first, then minor ones in order), measured on the laid-out figure."""
+    figure.canvas.draw()  # constrained layout places the axes; labels get their final boxes
+    renderer = figure.canvas.get_renderer()  # type: ignore[attr-defined]
+    for axes in figure.axes:
+        for axis in (axes.xaxis, axes.yaxis):
+            kept = []
+            labels = [t.label1 for t in axis.get_major_ticks()] + \
+                [t.label1 for t in axis.get_minor_ticks()]
+            for label in labels:
+                if not label.get_visible() or not label.get_text():
+                    continue
+                box = label.get_window_extent(renderer).expanded(1.1, 1.0)
+                if any(box.overlaps(other) for other in kept):
+                    label.set_visible(False)
+                else:
+                    kept.append(box)
 
 
 def _legend(figure: Figure, *panels: Axes) -> None:
@@ -160,13 +187,21 @@ def _metric_limits(name: str) -> tuple[float, float | None]:
     return (0.0, 100.0) if metric_info(name).unit == "%" else (0.0, None)
 
 
+BOUND_PAD = 0.03
+"""Share of the view a bounded axis may extend past its metric's range, so that a marker
+on the bound (UA = 100, a gap of 0) is drawn whole."""
+
+
 def _clip(axes: Axes, axis: str, name: str) -> None:
-    """Keep the view inside the metric's range (matplotlib's margins may overshoot it)."""
+    """Keep the view inside the metric's range, but for a pad (matplotlib's margins may
+    overshoot it further)."""
     low, high = _metric_limits(name)
     get, set_ = (axes.get_xlim, axes.set_xlim) if axis == "x" else (axes.get_ylim, axes.set_ylim)
     current_low, current_high = get()
-    new_low = current_low if axes.get_xscale() == "log" and axis == "x" else max(low, current_low)
-    new_high = current_high if high is None else min(high, current_high)
+    pad = BOUND_PAD * (current_high - current_low)
+    log = (axes.get_xscale() if axis == "x" else axes.get_yscale()) == "log"
+    new_low = current_low if log else max(low - pad, current_low)
+    new_high = current_high if high is None else min(high + pad, current_high)
     set_(new_low, new_high)
 
 
@@ -191,7 +226,7 @@ def _scatter(axes: Axes, points: list[tuple[MethodSummary, MetricStat, MetricSta
         axes.errorbar(
             x.mean, y.mean, xerr=xerr, yerr=_half_width(y), linestyle="none",
             capsize=2, elinewidth=0.8, label=_label(method.method),
-            zorder=3 if method.is_pseudo else 2, **style,
+            zorder=3 if method.is_pseudo else 2, clip_on=False, **style,
         )
         texts.append(axes.text(x.mean, y.mean, method.method, fontsize=7, color=style["color"]))
     axes.margins(0.1)
@@ -227,13 +262,26 @@ def _draw_avg_gap_vs_rte(axes: Axes, summary: RunSummary) -> bool:
             axes.axhline(stat.mean, linestyle=":", linewidth=1.2, label=_label(method.method),
                          color=method_style(method.method)["color"])
     axes.set_xscale("log")
-    axes.xaxis.set_major_formatter(LogFormatter())
-    axes.xaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+    # plain decimals (0.01, 0.1, 1) and, within a short range, the 2s and 5s between them;
+    # any label that would still touch a neighbour is hidden when the figure is laid out
+    axes.xaxis.set_major_formatter(FuncFormatter(_seconds_label))
+    decades = math.log10(axes.get_xlim()[1] / axes.get_xlim()[0])
+    axes.xaxis.set_minor_formatter(FuncFormatter(
+        lambda value, _: _seconds_label(value) if decades < 2 and _mantissa(value) in (2, 5)
+        else ""))
     _clip(axes, "y", "avg_gap")
     axes.set_xlabel("RTE (seconds, log scale)")
     axes.set_ylabel("Avg Gap")
     axes.set_title("Avg Gap against run-time (lower left is better)", fontsize=10)
     return True
+
+
+def _mantissa(value: float) -> int:
+    return round(value / 10 ** math.floor(math.log10(value))) if value > 0 else 0
+
+
+def _seconds_label(value: float, _position: object = None) -> str:
+    return f"{value:.10g}" if value > 0 else ""
 
 
 def _draw_bars(axes: Axes, summary: RunSummary, metric: str) -> bool:

@@ -425,6 +425,7 @@ def _common_items(dicts: Iterable[Mapping[str, Any]]) -> tuple[dict[str, Any], t
 def write_report(
     run_dir: str | Path, results: Sequence[CellResult] | None = None, *, force: bool = False,
     figure_formats: Sequence[str] = FORMATS, baselines: Sequence[str] = (PAIRED_BASELINE,),
+    tex_columns: Sequence[str] | None = None,
 ) -> ReportPaths:
     """Write summary.csv, report.md, the PNG plots and report.html into ``run_dir``;
     ``baselines`` are the paired comparisons' baselines (``summarize``).
@@ -457,7 +458,7 @@ def write_report(
             else:
                 variant.unlink(missing_ok=True)  # a stale plot from an earlier report misleads
         plot_paths[name] = path if name in images else None
-    exports = write_exports(run_dir, summary, results)
+    exports = write_exports(run_dir, summary, results, tex_columns=tex_columns)
     content = report_content(summary, tuple(n for n in PLOT_FILES if n in images),
                              downloads=tuple(p.name for p in exports.values()),
                              figure_formats=figure_formats)

@@ -1,4 +1,5 @@
-"""Figures of the lab (matplotlib's Agg canvas; no pyplot state): mean ± std over trials."""
+"""Figures of the lab (matplotlib's Agg canvas; no pyplot state; the house style of
+``figure_style``): mean ± std over trials."""
 
 from __future__ import annotations
 
@@ -6,9 +7,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
+from ftunlearn import figure_style
 from ftunlearn.linear.experiments import is_number, swept_value
 from ftunlearn.linear.models import MODEL_NAMES
 
@@ -63,8 +63,7 @@ def plot_sweep(rows: Sequence[Mapping[str, object]], path: Path, title: str) -> 
     x_key, x_label = _x_axis(sweep)
     numeric = all(is_number(row[x_key]) for row in rows)
     categories = list(dict.fromkeys(swept_value(row) for row in rows))
-    figure = Figure(figsize=(16, 4.5), layout="constrained")
-    FigureCanvasAgg(figure)
+    figure = figure_style.new_figure((16, 4.5))
     axes = figure.subplots(1, len(PANELS))
     for ax, (metric, label) in zip(axes, PANELS, strict=True):
         for model in MODEL_NAMES:
@@ -89,13 +88,12 @@ def plot_sweep(rows: Sequence[Mapping[str, object]], path: Path, title: str) -> 
     handles, labels = axes[0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="outside right center", fontsize=9)
     figure.suptitle(title)
-    figure.savefig(path, dpi=110)
+    figure_style.save(figure, path, dpi=110)
 
 
 def plot_models(rows: Sequence[Mapping[str, object]], path: Path, title: str) -> None:
     """Bars of UL, RL and distance to golden per model (an experiment without a sweep)."""
-    figure = Figure(figsize=(15, 4.5), layout="constrained")
-    FigureCanvasAgg(figure)
+    figure = figure_style.new_figure((15, 4.5))
     axes = figure.subplots(1, len(PANELS))
     positions = np.arange(len(MODEL_NAMES))
     for ax, (metric, label) in zip(axes, PANELS, strict=True):
@@ -108,7 +106,7 @@ def plot_models(rows: Sequence[Mapping[str, object]], path: Path, title: str) ->
         ax.set_title(label)
         ax.grid(alpha=0.3, axis="y")
     figure.suptitle(title)
-    figure.savefig(path, dpi=110)
+    figure_style.save(figure, path, dpi=110)
 
 
 def plot_experiment(rows: Sequence[Mapping[str, object]], out_dir: Path, title: str) -> Path:

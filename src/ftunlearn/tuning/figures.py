@@ -10,19 +10,21 @@ import math
 import warnings
 
 import optuna
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from optuna.trial import TrialState
 
+from ftunlearn import figure_style
 from ftunlearn.experiments.plots import FIGURE_SIZE, method_style, save_figure
 from ftunlearn.tuning.study import MethodStudy
 
+IMPORTANCE_MIN_TRIALS = 10
+"""Fewer complete trials than this make fANOVA's importances a rough guide: the figure and the
+report say so."""
+
 
 def _figure() -> Figure:
-    figure = Figure(figsize=FIGURE_SIZE, dpi=100, layout="constrained")
-    FigureCanvasAgg(figure)
-    return figure
+    return figure_style.new_figure(FIGURE_SIZE)
 
 
 def objective_label(objective: str) -> str:
@@ -65,6 +67,21 @@ def history_figure(study: MethodStudy, objective: str, title: str) -> dict[str, 
     return save_figure(figure)
 
 
+def complete_trials(study: MethodStudy) -> int:
+    """How many complete trials the importances are estimated from."""
+    return sum(1 for t in study.trials if t.state == TrialState.COMPLETE)
+
+
+def importance_caveat(study: MethodStudy) -> str | None:
+    """The caveat of an importance estimate from fewer than :data:`IMPORTANCE_MIN_TRIALS`
+    complete trials, or ``None``."""
+    count = complete_trials(study)
+    if count >= IMPORTANCE_MIN_TRIALS:
+        return None
+    return (f"from {count} complete trial{'s' if count != 1 else ''} only (fewer than "
+            f"{IMPORTANCE_MIN_TRIALS}): a rough guide, not a ranking")
+
+
 def importances(study: MethodStudy) -> dict[str, float] | None:
     """Optuna's fANOVA parameter importances over the complete trials (seeded), or ``None``
     when there are too few complete trials to tell."""
@@ -86,7 +103,8 @@ def importances(study: MethodStudy) -> dict[str, float] | None:
 
 def importance_figure(study: MethodStudy, found: dict[str, float], title: str
                       ) -> dict[str, bytes]:
-    """Horizontal bars of the importances, most important on top."""
+    """Horizontal bars of the importances, most important on top; with fewer than
+    :data:`IMPORTANCE_MIN_TRIALS` complete trials the caveat is written across the plot."""
     style = method_style(study.method)
     names = list(found)[::-1]
     figure = _figure()
@@ -95,5 +113,10 @@ def importance_figure(study: MethodStudy, found: dict[str, float], title: str
     axes.set_xlim(0, 1)
     axes.set_xlabel("importance (fANOVA, share of the objective's variance)")
     axes.set_title(f"{study.method}: parameter importances", fontsize=11)
+    caveat = importance_caveat(study)
+    if caveat is not None:
+        axes.text(0.98, 0.04, caveat, transform=axes.transAxes, ha="right", va="bottom",
+                  fontsize=9, color="tab:red", wrap=True,
+                  bbox={"facecolor": "white", "edgecolor": "tab:red", "alpha": 0.9})
     figure.suptitle(title, fontsize=10, color="0.3")
     return save_figure(figure)
