@@ -152,3 +152,13 @@ def test_results_tables_fit_a_1400_px_window(tmp_path) -> None:
     _, unlearn = write_unlearn_reports(tmp_path, manifest())
     for scroll_width, client_width in widest_tables([bench, unlearn]):
         assert scroll_width <= client_width  # nothing hidden behind a scroll bar
+
+
+def test_the_audit_page_is_rendered_from_the_same_templates() -> None:
+    from ftunlearn.experiments.html import render_audit_page
+
+    page = render_audit_page("intro <b>", "verdict", "ranking", ("Method", "F"),
+                             [("golden", "0.01 ± 0.02")], b"\x89PNG")
+    assert STYLE.strip() in page and "<h1>Per-example audit</h1>" in page
+    assert "intro &lt;b&gt;" in page and "data:image/png;base64,iVBORw==" in page
+    assert cells_of(page, "audit") == [["Method", "F"], ["golden", "0.01\u00a0±\u00a00.02"]]

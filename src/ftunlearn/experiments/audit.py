@@ -19,7 +19,6 @@ without the cache.
 
 from __future__ import annotations
 
-import base64
 import csv
 import io
 import json
@@ -29,7 +28,6 @@ import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -572,17 +570,7 @@ def _write_report(outcome: AuditOutcome, config: BenchConfig, mode: str, png: by
     md += ["| " + " | ".join(row) + " |" for row in body]
     md += ["", f"![per-example ε]({AUDIT_FIGURE})", ""]
     (outcome.out_dir / "audit.md").write_text("\n".join(md))
-    from ftunlearn.experiments.html import _STYLE
+    from ftunlearn.experiments.html import render_audit_page
 
-    cells = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>"
-                    for row in body)
-    page = (
-        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Per-example audit'
-        f"</title><style>{_STYLE}</style></head><body><h1>Per-example audit</h1>"
-        f"<p>{escape(intro)}</p><p><strong>{escape(outcome.verdict)}</strong></p>"
-        f"<p>{escape(_ranking(outcome))}</p><table><thead><tr>"
-        + "".join(f"<th>{escape(h)}</th>" for h in header) + f"</tr></thead><tbody>{cells}"
-        f'</tbody></table><figure><img alt="per-example epsilon" src="data:image/png;base64,'
-        f'{base64.b64encode(png).decode("ascii")}"></figure></body></html>\n'
-    )
+    page = render_audit_page(intro, outcome.verdict, _ranking(outcome), header, body, png)
     (outcome.out_dir / "audit.html").write_text(page)

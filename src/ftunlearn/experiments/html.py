@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -18,8 +18,7 @@ if TYPE_CHECKING:
     from ftunlearn.experiments.report import ReportContent, Table
 
 STYLE = resources.files(__package__).joinpath("templates", "style.css").read_text()
-"""The pages' CSS, for a page not (yet) rendered from the templates."""
-_STYLE = STYLE  # the name audit.py imports
+"""The CSS every page inlines (templates/style.css)."""
 
 
 @functools.cache
@@ -50,6 +49,16 @@ def table_view(table: Table) -> dict[str, Any]:
         cells = [{"text": text, "best": (i, j) in table.marked} for j, text in enumerate(row)]
         rows.append({"kind": kind, "cells": cells})
     return {"header": list(table.header), "rows": rows}
+
+
+def render_audit_page(intro: str, verdict: str, ranking: str, header: Sequence[str],
+                      rows: Sequence[Sequence[str]], png: bytes) -> str:
+    """``ftunlearn audit``'s own page: its verdict, table and ε figure."""
+    from ftunlearn.experiments.report import Table
+
+    table = Table(tuple(header), tuple(tuple(row) for row in rows))
+    return render_page("audit.html.j2", title="Per-example audit", intro=intro,
+                       verdict=verdict, ranking=ranking, table=table_view(table), png=png)
 
 
 def render_html(content: ReportContent, images: Mapping[str, bytes]) -> str:
