@@ -47,7 +47,7 @@ LAYERS: tuple[Layer, ...] = (
     Layer("reporting", "what a finished run shows: summaries, tables, figures, exports, html",
           ("experiments.report", "experiments.report_guard", "experiments.exports",
            "experiments.html", "experiments.plots", "experiments.compare",
-           "experiments.unlearn_report")),
+           "experiments.unlearn_report", "experiments.reading")),
     Layer("studies", "work built on runs and their reports: the audit, hyperparameter tuning",
           ("experiments.audit", "tuning.*")),
     Layer("commands", "the command line: parsers, options, what a command prints",

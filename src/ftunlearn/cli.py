@@ -213,10 +213,14 @@ def _bench_audit(config: Any, out_dir: Path, args: argparse.Namespace) -> None:
 
 
 def _print_main_table(results: Any) -> None:
+    from ftunlearn.experiments.reading import reading_lines
     from ftunlearn.experiments.report import summarize
     from ftunlearn.experiments.terminal import print_main_table
 
-    print_main_table(summarize(results))
+    summary = summarize(results)
+    print_main_table(summary)
+    for line in reading_lines(summary):
+        print(f"reading: {line}")
 
 
 def _add_report_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -1,4 +1,4 @@
-"""Named benchmark presets: ``quick`` (minutes on 2 CPU cores) and ``paper``.
+"""Named benchmark presets: ``quick`` (under a minute on 2 CPU cores) and ``paper``.
 
 A preset is a list of (sub-folder, configuration) pairs; a preset with several forget specs
 writes one run per spec into its own sub-folder of ``--out``.
@@ -42,8 +42,16 @@ class PresetEntry:
 PRESETS: Registry[PresetEntry] = Registry("preset")
 
 
+QUICK_FORGET = "class:3"
+"""Every "3" of digits: the golden model never saw the class, so it gets none of them right,
+while the original gets nearly all; plain fine-tuning on the rest keeps them (the paper's
+point), and the remedies differ in how far they get. On a random 10 % split the golden model
+classifies the forget set as well as the original does, and every method ties with doing
+nothing."""
+
+
 def _quick() -> Runs:
-    return [("", BenchConfig(dataset="digits", model="mlp", forget="random:0.1",
+    return [("", BenchConfig(dataset="digits", model="mlp", forget=QUICK_FORGET,
                              methods=all_methods(), seeds=(0, 1, 2), recipe=QUICK_RECIPE))]
 
 
@@ -57,7 +65,7 @@ def _paper() -> Runs:
     ]
 
 
-PRESETS.add(PresetEntry("quick", _quick, "digits + mlp, random 10%, every method, 3 seeds"))
+PRESETS.add(PresetEntry("quick", _quick, "digits + mlp, forget class 3, every method, 3 seeds"))
 PRESETS.add(PresetEntry("paper", _paper, "Fashion-MNIST + cnn, random 10% and class 3, every "
                                          "method, 3 seeds"))
 
