@@ -42,6 +42,7 @@ def _add_bench_parser(subparsers: argparse._SubParsersAction) -> None:
             "skips finished cells. Precedence: --preset, then --config, then the flags."
         ),
     )
+    from ftunlearn.experiments.tracking import TRACKERS
     from ftunlearn.metrics.mia import ATTACK_SAMPLES
     from ftunlearn.metrics.registry import NonMembers
 
@@ -75,6 +76,8 @@ def _add_bench_parser(subparsers: argparse._SubParsersAction) -> None:
                         "side, all, or auto (default: all where the SVC is solved exactly, else "
                         f"{ATTACK_SAMPLES})")
     parser.add_argument("--no-report", action="store_true", help="skip the report at the end")
+    parser.add_argument("--log", choices=TRACKERS.names(), help="also log every cell "
+                        "and the report to MLflow (OUT/mlruns) or TensorBoard (OUT/tensorboard)")
     parser.add_argument("--audit", type=bounded(int, 4, strict=False), metavar="K",
                         help="after the cells, run `ftunlearn audit` with ensembles of K models "
                         "(K >= 4) on the same dataset, model, forget spec, methods, recipe, "
@@ -152,6 +155,7 @@ def check_writable_folder(path: Path, flag: str) -> None:
 
 
 def _run_bench(args: argparse.Namespace) -> int:
+    from ftunlearn.experiments import tracking
     from ftunlearn.experiments.cache import default_cache_dir
     from ftunlearn.experiments.executors import ExecutorOptions
     from ftunlearn.experiments.runner import bench, run_results
@@ -174,11 +178,15 @@ def _run_bench(args: argparse.Namespace) -> int:
         if args.original is not None:
             raise UnlearnError("--audit trains its own K originals, so it cannot audit the "
                                "weights of --original; run the bench without --audit")
+    if args.log is not None:
+        tracking.check_available(args.log)  # a missing extra is refused before any work
     failures = 0
     for out_dir, config in _bench_configs(args):
         print(f"bench: {config.dataset} / {config.model} / forget {config.forget} / "
               f"{len(config.methods)} methods x {len(config.seeds)} seeds -> {out_dir}")
-        outcome = bench(config, out_dir, executor=args.executor, options=options)
+        tracker = tracking.open_tracker(args.log, out_dir) if args.log else None
+        outcome = bench(config, out_dir, executor=args.executor, options=options,
+                        tracker=tracker)
         failures += outcome.failed
         print(f"cells: {outcome.finished} run, {outcome.skipped} already done, "
               f"{outcome.failed} failed (of {outcome.planned})")
@@ -189,6 +197,8 @@ def _run_bench(args: argparse.Namespace) -> int:
 
             results = run_results(out_dir)
             paths = write_report(out_dir, results)
+            if tracker is not None:
+                tracker.log_report(out_dir)
             _print_main_table(results)
             print(f"report: {paths.report_md}  {paths.report_html}")
             if results.ignored:

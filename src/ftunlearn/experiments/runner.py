@@ -25,6 +25,7 @@ from ftunlearn.experiments.executors import ExecutorOptions, make_executor
 from ftunlearn.experiments.identity import RunIdentity, run_identity
 from ftunlearn.experiments.lock import OutDirLock
 from ftunlearn.experiments.store import RESULTS_FILENAME, CellResult, ResultStore
+from ftunlearn.experiments.tracking import Tracker
 from ftunlearn.methods.base import Samples
 from ftunlearn.methods.overlap import check_disjoint
 from ftunlearn.models import build_model
@@ -118,8 +119,10 @@ def bench(
     *,
     executor: str = "local",
     options: ExecutorOptions,
+    tracker: Tracker | None = None,
 ) -> BenchOutcome:
-    """Run (or resume) the benchmark ``config`` into ``out_dir``."""
+    """Run (or resume) the benchmark ``config`` into ``out_dir``; ``tracker`` also logs every
+    stored cell (``bench --log``)."""
     out = Path(out_dir)
     preflight(config, check_device=executor == "local")
     identity = run_identity(config)
@@ -143,6 +146,8 @@ def bench(
             try:
                 for result in runner.run(config, todo, on_epoch):
                     store.write(result)
+                    if tracker is not None:
+                        tracker.log_cell(result)
                     if result.status == "ok":
                         finished += 1
                     else:
