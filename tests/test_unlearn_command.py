@@ -67,7 +67,8 @@ def test_unlearn_reports_user_mistakes_in_one_line(tmp_path, capsys) -> None:
                  "--dataset", "digits", "--forget", "class:3", "--method", "ft",
                  "--out", str(tmp_path / "run")])
     assert code == 2
-    assert capsys.readouterr().err.startswith("ftunlearn unlearn: error: no checkpoint file")
+    assert capsys.readouterr().err.startswith(
+        "ftunlearn unlearn: error: --weights: no checkpoint file")
 
 
 def test_python_dash_m_runs_the_command_line() -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ftunlearn.cli_options import add_machine_options, add_run_inputs, bounded
+from ftunlearn.disk import OutOfSpace, causes, out_of_space
 from ftunlearn.errors import UnlearnError
 
 
@@ -353,14 +354,10 @@ def _user_message(error: BaseException, args: argparse.Namespace) -> str | None:
     """The one-line message for an error the user's input or machine caused, else ``None`` (a
     bug of ours, which keeps its traceback)."""
     where = getattr(args, "out", None) or getattr(args, "run_dir", None)
+    if out_of_space(error) is not None:  # first: a full disk also surfaces as a store error
+        return _space_message(error, args, where)
     if isinstance(error, UnlearnError):
         return str(error)
-    disk_full = (isinstance(error, OSError) and error.errno == errno.ENOSPC) or (
-        isinstance(error, sqlite3.OperationalError) and "full" in str(error))
-    if disk_full:
-        kept = f"; every finished cell is kept in {where}" if where else ""
-        return (f"no space left on the device ({error}){kept}: free some space and run the "
-                "same command again to resume")
     if isinstance(error, OSError):
         target = f" {error.filename}" if error.filename else ""
         return f"cannot use{target}: {error.strerror or error}; check the path and its permissions"
@@ -372,6 +369,23 @@ def _user_message(error: BaseException, args: argparse.Namespace) -> str | None:
         return (f"a JSON file in {where} is not valid JSON ({error}); restore it, or remove it "
                 "and use another folder")
     return None
+
+
+def _space_message(error: BaseException, args: argparse.Namespace, where: Any) -> str:
+    """Out of space, once: what ran out writing which file, and what was kept."""
+    named = next((e for e in causes(error) if isinstance(e, OutOfSpace)), None)
+    if named is None:
+        number = out_of_space(error)
+        filename = next((e.filename for e in causes(error)
+                         if isinstance(e, OSError) and e.filename), None)
+        named = OutOfSpace(number or errno.ENOSPC, filename or where or Path.cwd())
+    kept = {"bench": f"every finished cell is kept in {where}",
+            "audit": f"every finished model is kept in the cache and {where}",
+            "tune": "every finished trial is kept in its study"}.get(args.command)
+    advice = (", or point --cache-dir at another disk"
+              if hasattr(args, "cache_dir") and named.errno != errno.EFBIG else "")
+    return (f"{named}{advice}, then run the same command again"
+            + (f" to resume; {kept}" if kept else ""))
 
 
 def _import_user_modules(names: Sequence[str]) -> None:
@@ -396,7 +410,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         _import_user_modules(args.imports)
         return int(args.func(args) or 0)
-    except (UnlearnError, OSError, sqlite3.DatabaseError, json.JSONDecodeError) as error:
+    except Exception as error:  # _user_message tells the user's from our own bugs
         message = _user_message(error, args)
         if message is None:
             raise

@@ -45,7 +45,8 @@ def test_best_needs_an_interval_clear_of_the_runner_up() -> None:
     assert verdict.best == () and verdict.tied == ("a", "c")
     one_seed = {"a": Interval(1.0, math.nan, math.nan, 1), "b": Interval(9.0, 8.0, 10.0, 3)}
     assert best_by_lowest_mean(one_seed).tied == ("a", "b")
-    assert best_by_lowest_mean({"a": Interval(1.0, math.nan, math.nan, 1)}).best == ("a",)
+    lone = best_by_lowest_mean({"a": Interval(1.0, 0.5, 1.5, 3)})
+    assert lone.best == () and lone.tied == ()  # nothing to beat: no mark, no tie
     assert not overlaps(Interval(0, 0, 1, 2), Interval(2, 1.5, 3, 2))
 
 

@@ -188,8 +188,8 @@ def test_single_seed_has_zero_std_and_missing_metrics_are_dashes(tmp_path: Path)
     assert ft["UA_ci_low"] == ft["UA_ci_high"] == ""  # no interval from one seed
     assert ft["MIA_mean"] == ft["MIA_std"] == ft["rte_seconds_mean"] == ""
     ft_line = next(line for line in paths.report_md.read_text().splitlines() if "| ft |" in line)
-    # the only candidate takes the ★ even without an interval
-    assert ft_line.split(" | ")[5:] == ["–", "**2.50** ★", "–", "– |"]
+    # a lone candidate has no rival to beat: no ★, no bold
+    assert ft_line.split(" | ")[5:] == ["–", "2.50", "–", "– |"]
     assert paths.avg_gap_vs_rte is None and paths.forget_loss_gap is None
     assert not (tmp_path / "avg_gap_vs_rte.png").exists()  # stale plot removed
     assert paths.ua_vs_ta is not None and paths.avg_gap is not None

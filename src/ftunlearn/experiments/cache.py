@@ -28,6 +28,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from ftunlearn.disk import writing
 from ftunlearn.errors import UnlearnError
 
 log = logging.getLogger(__name__)
@@ -157,7 +158,8 @@ class CheckpointCache:
         state = {
             k: v.detach().to("cpu").clone().contiguous() for k, v in model.state_dict().items()
         }
-        _atomic_write(weights, lambda path: save_file(state, str(path)))
+        with writing(weights):
+            _atomic_write(weights, lambda path: save_file(state, str(path)))
         meta = {
             "format": CACHE_FORMAT,
             "parts": json.loads(json.dumps(parts, default=str)),
@@ -165,7 +167,8 @@ class CheckpointCache:
             "train_seconds": train_seconds,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        _atomic_write(meta_path, lambda path: path.write_text(json.dumps(meta, indent=2)))
+        with writing(meta_path):
+            _atomic_write(meta_path, lambda path: path.write_text(json.dumps(meta, indent=2)))
         return key
 
     def get_or_train(

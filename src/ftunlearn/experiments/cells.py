@@ -23,6 +23,7 @@ import sklearn
 import torch
 
 import ftunlearn
+from ftunlearn.disk import out_of_space
 from ftunlearn.experiments.config import BenchConfig, digest
 from ftunlearn.experiments.identity import RunIdentity
 from ftunlearn.experiments.pseudo import PSEUDO_METHODS, pseudo_method
@@ -161,6 +162,8 @@ def run_cell(
     except KeyboardInterrupt:
         raise
     except Exception as error:
+        if out_of_space(error) is not None:  # every later cell would fail the same way: stop
+            raise
         lines = traceback.format_exception(error)
         return CellResult(
             **common, status="failed", error=f"{type(error).__name__}: {error}\n"

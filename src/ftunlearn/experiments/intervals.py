@@ -63,13 +63,12 @@ class BestVerdict:
 
 
 def best_by_lowest_mean(intervals: Mapping[str, Interval]) -> BestVerdict:
-    """The best-mark rule over candidates (lower is better), in ``intervals``' order."""
-    if not intervals:
+    """The best-mark rule over candidates (lower is better), in ``intervals``' order; a lone
+    candidate has no rival to beat, so it gets neither a mark nor a tie."""
+    if len(intervals) < 2:
         return BestVerdict((), ())
     ranked = sorted(intervals, key=lambda name: intervals[name].mean)  # stable for equal means
     leader = intervals[ranked[0]]
-    if len(ranked) == 1:
-        return BestVerdict((ranked[0],), ())
     rivals = [name for name in ranked[1:] if overlaps(leader, intervals[name])]
     if not rivals:
         return BestVerdict((ranked[0],), ())

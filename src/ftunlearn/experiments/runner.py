@@ -26,6 +26,7 @@ from ftunlearn.experiments.identity import RunIdentity, run_identity
 from ftunlearn.experiments.lock import OutDirLock
 from ftunlearn.experiments.store import RESULTS_FILENAME, CellResult, ResultStore
 from ftunlearn.experiments.tracking import Tracker
+from ftunlearn.experiments.workspace import load_weights
 from ftunlearn.methods.base import Samples
 from ftunlearn.methods.overlap import check_disjoint
 from ftunlearn.models import build_model
@@ -96,9 +97,8 @@ def preflight(config: BenchConfig, *, check_device: bool = True) -> None:
     model = build_model(config.model, data.input_shape, data.num_classes, seed=0)
     check_model(model, data.x_train[0], data.num_classes, config.model)
     if config.original_weights is not None:
-        from ftunlearn.checkpoints import load
-
-        load(config.original_weights, lambda: model)  # its layout must fit the model spec
+        # its layout must fit the model spec, its values be finite
+        load_weights(config.original_weights, lambda: model, "--original")
     if check_device:
         resolve_device(config.device)
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from ftunlearn.disk import OutOfSpace, writing
 from ftunlearn.errors import UnlearnError
 
 RESULTS_FILENAME = "results.sqlite"
@@ -189,7 +190,11 @@ class ResultStore:
             if read_only:
                 self._check_schema()
             else:
-                self._prepare()
+                with writing(self.path):
+                    self._prepare()
+        except OutOfSpace:
+            self._conn.close()
+            raise
         except sqlite3.DatabaseError as exc:
             self._conn.close()
             raise UnlearnError(
@@ -230,7 +235,7 @@ class ResultStore:
                 (str(SCHEMA_VERSION),),
             )
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            self._rollback()
             raise
         self._conn.execute("COMMIT")
 
@@ -297,18 +302,24 @@ class ResultStore:
             (key, position, name, value)
             for position, (name, value) in enumerate(result.metrics.items())
         ]
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            self._conn.execute(upsert, row)
-            self._conn.execute("DELETE FROM metric WHERE cell_key = ?", (key,))
-            self._conn.executemany(
-                "INSERT INTO metric (cell_key, position, name, value) VALUES (?, ?, ?, ?)",
-                metric_rows,
-            )
-        except BaseException:
+        with writing(self.path):
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.execute(upsert, row)
+                self._conn.execute("DELETE FROM metric WHERE cell_key = ?", (key,))
+                self._conn.executemany(
+                    "INSERT INTO metric (cell_key, position, name, value) VALUES (?, ?, ?, ?)",
+                    metric_rows,
+                )
+            except BaseException:
+                self._rollback()
+                raise
+            self._conn.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        """Undo the open transaction; SQLite may already have done so after a failed write."""
+        if self._conn.in_transaction:
             self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
 
     def finished_keys(self) -> set[str]:
         """The keys of the cells that finished successfully (status ``ok``)."""

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ftunlearn.data import Dataset, Split, load_dataset, make_split
+from ftunlearn.errors import UnlearnError
 from ftunlearn.experiments.cache import CachedModel, CheckpointCache
 from ftunlearn.experiments.config import BenchConfig
 from ftunlearn.experiments.identity import config_model_fingerprint, training_inputs
@@ -24,6 +25,28 @@ from ftunlearn.methods.finetune import from_scratch
 from ftunlearn.metrics.evaluate import EXTRA_MIA_FEATURES, ModelOutputs, model_outputs
 from ftunlearn.models import build_model
 from ftunlearn.training import resolve_device
+
+
+def load_weights(path: str | Path, build: Callable[[], nn.Module], flag: str) -> nn.Module:
+    """A model from ``build`` holding the user's trained weights at ``path``; refused, naming
+    ``flag``, when the file is missing, unreadable, not a checkpoint, of another layout, or
+    holds NaN or infinity (no method or metric can start from those)."""
+    from ftunlearn.checkpoints import load
+
+    try:
+        model = load(path, build)
+    except UnlearnError as error:
+        raise UnlearnError(f"{flag}: {error}") from error
+    except OSError as error:
+        raise UnlearnError(f"{flag} {path}: cannot read it ({error.strerror or error})"
+                           ) from error
+    bad = [name for name, value in model.state_dict().items()
+           if value.is_floating_point() and not bool(torch.isfinite(value).all())]
+    if bad:
+        shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+        raise UnlearnError(f"{flag} {path} holds NaN or infinite values in {shown}; these are "
+                           "not usable trained weights (did its training diverge?)")
+    return model
 
 
 @dataclass(frozen=True)
@@ -98,9 +121,10 @@ class Workspace:
         """θ_o: trained on the whole training set (independent of the forget spec), or the
         user's ``original_weights`` (the same for every seed, keyed by the file's sha256)."""
         if self.config.original_weights is not None:
-            from ftunlearn.checkpoints import load, sha256_of
+            from ftunlearn.checkpoints import sha256_of
 
-            model = load(self.config.original_weights, lambda: self._build(seed))
+            model = load_weights(self.config.original_weights, lambda: self._build(seed),
+                                 "--original")
             return CachedModel(model, 0.0, True,
                                f"weights-sha256:{sha256_of(self.config.original_weights)}")
         return self.cache.get_or_train(

@@ -23,6 +23,7 @@ from ftunlearn.atomic import write_atomic
 from ftunlearn.methods import make_config
 from ftunlearn.tuning.figures import (
     history_figure,
+    importance_caveat,
     importance_figure,
     importances,
     objective_label,
@@ -217,12 +218,13 @@ def _overview(outcome: TuneOutcome) -> list[str]:
 
 
 def _summary_table(outcome: TuneOutcome) -> tuple[list[str], list[list[str]]]:
-    header = ["Method", "Best", "Complete", "Pruned", "Failed", "Tuned hyperparameters"]
+    header = ["Method", "Best", "Complete", "Pruned", "Failed", "Interrupted",
+              "Tuned hyperparameters"]
     body = []
     for row, study in zip(summary_rows(outcome), outcome.studies, strict=True):
         body.append([study.method, _number(float(row["best_value"])) if row["best_value"]
                      else "none", str(row["trials_complete"]), str(row["trials_pruned"]),
-                     str(row["trials_failed"]), ", ".join(
+                     str(row["trials_failed"]), str(row["trials_interrupted"]), ", ".join(
                          f"{k}={_number(v)}" for k, v in study.tuned.items()) or "defaults"])
     return header, body
 
@@ -277,6 +279,8 @@ def report_markdown(outcome: TuneOutcome, figures: Mapping[str, Mapping[str, byt
                 lines += [f"![{study.method}: {caption}]({FIGURES}/{stem}.png)", ""]
         if f"importance-{study.method}" not in figures:
             lines += ["Parameter importances: too few complete trials to estimate.", ""]
+        elif importance_caveat(study) is not None:
+            lines += [f"Parameter importances {importance_caveat(study)}.", ""]
         failures = _failures(study)
         if failures:
             lines += ["Pruned and failed trials:", "", *(f"- {f}" for f in failures), ""]
@@ -319,6 +323,9 @@ def report_html(outcome: TuneOutcome, figures: Mapping[str, Mapping[str, bytes]]
                 parts.append(f'<figure><img alt="{escape(study.method)}: {caption}" '
                              f'src="data:image/png;base64,{data}"><figcaption>'
                              f"{escape(caption)}</figcaption></figure>")
+        if f"importance-{study.method}" in figures and importance_caveat(study) is not None:
+            parts.append(f"<p><strong>Parameter importances {escape(importance_caveat(study))}"
+                         ".</strong></p>")
         failures = _failures(study)
         if failures:
             parts += ["<p>Pruned and failed trials:</p>", "<ul>",

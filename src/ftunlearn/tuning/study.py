@@ -290,19 +290,47 @@ def tune(config: BenchConfig, out_dir: str | Path, settings: TuneSettings) -> Tu
     out.mkdir(parents=True, exist_ok=True)
     workspace = Workspace(config, settings.cache_dir, progress=False)
     storage = optuna.storages.RDBStorage(settings.storage_url(out))
-    studies = []
+    studies: list[MethodStudy] = []
     with _quiet_optuna(), _threads(settings.threads):
         golden_ra = golden_retain_accuracy(workspace, settings.seeds)
         runner_scope = (_ray_runner(config, workspace, settings)
                         if settings.executor == "ray" else contextlib.nullcontext(
                             LocalRunner(workspace)))
-        with runner_scope as runner:
-            for method in config.methods:
-                studies.append(_tune_method(config, method, settings, storage, runner,
-                                            golden_ra))
+        with runner_scope as runner, _overall_bar(config, settings, storage) as overall:
+            try:
+                for method in config.methods:
+                    studies.append(_tune_method(config, method, settings, storage, runner,
+                                                golden_ra, overall, studies))
+            except KeyboardInterrupt:
+                # the summary of an interrupted run still counts every trial, the cut one too
+                write_outputs(TuneOutcome(config, settings, out, tuple(studies)))
+                overall.write(f"interrupted: the summary in {out} counts the trials so far")
+                raise
         outcome = TuneOutcome(config, settings, out, tuple(studies))
         write_outputs(outcome)
     return outcome
+
+
+def _shows_lines(settings: TuneSettings) -> bool:
+    """One line per trial instead of bars: asked for, or stderr is no terminal."""
+    return not settings.progress or not sys.stderr.isatty()
+
+
+def _overall_bar(config: BenchConfig, settings: TuneSettings,
+                 storage: optuna.storages.BaseStorage) -> tqdm:
+    """One bar over every method's trials, starting at the trials already finished (a
+    resumed run picks up where it stopped)."""
+    done = 0
+    for method in config.methods:
+        try:
+            study_id = storage.get_study_id_from_name(study_name(config, method, settings))
+        except KeyError:  # a study not started yet
+            continue
+        done += min(settings.trials,
+                    finished_count(storage.get_all_trials(study_id, deepcopy=False)))
+    return tqdm(total=settings.trials * len(config.methods), initial=done, desc="tune",
+                unit="trial", disable=_shows_lines(settings), file=sys.stderr,
+                dynamic_ncols=True, position=0)
 
 
 def _ray_runner(config: BenchConfig, workspace: Workspace, settings: TuneSettings
@@ -314,7 +342,10 @@ def _ray_runner(config: BenchConfig, workspace: Workspace, settings: TuneSetting
 
 def _tune_method(config: BenchConfig, method: str, settings: TuneSettings,
                  storage: optuna.storages.BaseStorage, runner: TrialRunner,
-                 golden_ra: Mapping[int, float]) -> MethodStudy:
+                 golden_ra: Mapping[int, float], overall: tqdm,
+                 interrupted_into: list[MethodStudy]) -> MethodStudy:
+    """The method's study run to its budget; on an interrupt its study so far is appended to
+    ``interrupted_into`` (for the summary) before the interrupt goes on."""
     name = study_name(config, method, settings)
     direction = OBJECTIVES[settings.objective]
     handle = _StudyHandle(storage, name, direction)
@@ -338,10 +369,10 @@ def _tune_method(config: BenchConfig, method: str, settings: TuneSettings,
         raise UnlearnError(f"every hyperparameter {method} searches is fixed by the config "
                            f"({', '.join(fixed)}); nothing is left to tune")
     trials = study.get_trials(deepcopy=False)
-    lines = not settings.progress or not sys.stderr.isatty()
+    lines = _shows_lines(settings)
     bar = tqdm(total=settings.trials, initial=min(settings.trials, finished_count(trials)),
-               desc=f"tune {method}", unit="trial", disable=lines, file=sys.stderr,
-               dynamic_ncols=True)
+               desc=f"  {method}", unit="trial", disable=lines, file=sys.stderr,
+               dynamic_ncols=True, position=1, leave=False)
     started = time.monotonic()
     in_flight: dict[int, dict[str, Any]] = {}
     with bar:
@@ -364,6 +395,9 @@ def _tune_method(config: BenchConfig, method: str, settings: TuneSettings,
                     _tell(study, trial, evaluation)
                     in_flight.pop(trial.number, None)
                     bar.update(1)
+                    overall.update(1)
+                    # Optuna's trial numbers, which go on across resumes
+                    overall.set_postfix_str(f"{method} trial #{trial.number}")
                     if lines:
                         print(_trial_line(method, trial.number, evaluation), file=sys.stderr,
                               flush=True)
@@ -376,6 +410,8 @@ def _tune_method(config: BenchConfig, method: str, settings: TuneSettings,
             if isinstance(error, KeyboardInterrupt):
                 bar.write(f"interrupted: every finished trial of {method} is kept in the "
                           f"study {name}; run the same command again to resume")
+                interrupted_into.append(MethodStudy(method, name, direction, space, fixed,
+                                                    tuple(study.get_trials(deepcopy=True))))
             raise
     return MethodStudy(method, name, direction, space, fixed,
                        tuple(study.get_trials(deepcopy=True)))
