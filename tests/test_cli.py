@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from ftunlearn.cli import _bench_configs, build_parser, main
+from ftunlearn.cli import build_parser, main
+from ftunlearn.cli_options import bench_configs
 
 
 def test_list_names_every_registry(capsys):
@@ -45,7 +46,7 @@ def test_preset_then_config_then_flags(tmp_path):
         "bench", "--preset", "quick", "--config", str(config_file), "--out", str(tmp_path / "o"),
         "--seeds", "2", "--hp", "dr-ft.epochs=1", "--recipe", "lr=0.2",
     ])
-    [(out, config)] = _bench_configs(args)
+    [(out, config)] = bench_configs(args)
     assert out == tmp_path / "o"
     assert config.dataset == "digits"  # from the preset
     assert config.model == "mlp:hidden=8"  # the file beats the preset
@@ -57,7 +58,7 @@ def test_preset_then_config_then_flags(tmp_path):
 
 def test_paper_preset_has_a_run_per_forget_spec(tmp_path):
     args = build_parser().parse_args(["bench", "--preset", "paper", "--out", str(tmp_path)])
-    runs = _bench_configs(args)
+    runs = bench_configs(args)
     assert [(out.name, c.forget) for out, c in runs] == [
         ("random-10", "random:0.1"), ("class-3", "class:3")]
     assert all(c.dataset == "fashion-mnist" and c.model.startswith("cnn") for _, c in runs)

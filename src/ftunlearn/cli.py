@@ -11,7 +11,6 @@ import errno
 import importlib
 import json
 import logging
-import os
 import sqlite3
 import sys
 import typing
@@ -19,7 +18,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ftunlearn.cli_options import add_machine_options, add_run_inputs, bounded
+from ftunlearn.cli_options import (
+    add_machine_options,
+    add_run_inputs,
+    bench_configs,
+    bounded,
+    check_writable_folder,
+)
 from ftunlearn.disk import OutOfSpace, causes, out_of_space
 from ftunlearn.errors import UnlearnError
 
@@ -91,70 +96,6 @@ def _add_bench_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=_run_bench)
 
 
-def _recipe_overrides(items: Sequence[str]) -> dict[str, str]:
-    """``--recipe KEY=VALUE`` items as text; ``Recipe.from_values`` reads them by type."""
-    result: dict[str, str] = {}
-    for item in items:
-        key, eq, value = item.partition("=")
-        if not eq or not key.strip():
-            raise UnlearnError(f"bad --recipe {item!r}: write KEY=VALUE, e.g. epochs=20")
-        result[key.strip()] = value
-    return result
-
-
-def _bench_configs(args: argparse.Namespace) -> list[tuple[Path, Any]]:
-    from ftunlearn.experiments import config as cfg
-    from ftunlearn.experiments.presets import preset
-
-    runs = [(sub, c.to_dict() | {"recipe": c.recipe.to_dict()}) for sub, c in preset(args.preset)
-            ] if args.preset else [("", {})]
-    file_values = cfg.load_toml(args.config) if args.config else {}
-    flags: dict[str, Any] = {
-        key: value for key, value in {
-            "dataset": args.dataset, "data_dir": args.data_dir, "model": args.model,
-            "forget": args.forget, "methods": args.methods, "seeds": args.seeds,
-            "device": args.device, "original_weights": getattr(args, "original", None),
-            "allow_tuning_seeds": getattr(args, "allow_tuning_seeds", None) or None,
-            "mia_non_members": getattr(args, "mia_non_members", None),
-            "eval_retain_samples": getattr(args, "eval_retain_samples", None),
-            "attack_samples": getattr(args, "attack_samples", None),
-        }.items() if value is not None
-    }
-    configs = []
-    for sub, values in runs:
-        merged = {**values, **file_values, **flags}
-        recipe = {**values.get("recipe", {}), **file_values.get("recipe", {}),
-                  **_recipe_overrides(args.recipe)}
-        if recipe:
-            merged["recipe"] = recipe
-        chosen = set(cfg.parse_methods(merged.get("methods", "all")))
-        # a preset's settings for methods the file or flags dropped do not apply
-        hyper = {m: dict(h) for m, h in values.get("hyperparameters", {}).items() if m in chosen}
-        for method, items in file_values.get("hyperparameters", {}).items():
-            hyper.setdefault(method, {}).update(items)
-        for method, items in cfg.parse_overrides(args.hp).items():
-            hyper.setdefault(method, {}).update(items)
-        merged["hyperparameters"] = hyper
-        configs.append((args.out / sub if sub else args.out, cfg.config_from_mapping(merged)))
-    return configs
-
-
-def check_writable_folder(path: Path, flag: str) -> None:
-    """Refuse, before any work, a folder that cannot be created or written: an existing file,
-    a path under a file, or a folder without write permission."""
-    existing = path
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if existing == path and not path.is_dir():
-        raise UnlearnError(f"{flag} {path} is a file, not a folder; give a folder path")
-    if not existing.is_dir():
-        raise UnlearnError(f"{flag} {path} lies under {existing}, which is a file, not a folder; "
-                           "give a folder path")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise UnlearnError(f"{flag} {path}: {existing} is not writable; give a folder you may "
-                           "write to")
-
-
 def _run_bench(args: argparse.Namespace) -> int:
     from ftunlearn.experiments import tracking
     from ftunlearn.experiments.cache import default_cache_dir
@@ -182,7 +123,7 @@ def _run_bench(args: argparse.Namespace) -> int:
     if args.log is not None:
         tracking.check_available(args.log)  # a missing extra is refused before any work
     failures = 0
-    for out_dir, config in _bench_configs(args):
+    for out_dir, config in bench_configs(args):
         print(f"bench: {config.dataset} / {config.model} / forget {config.forget} / "
               f"{len(config.methods)} methods x {len(config.seeds)} seeds -> {out_dir}")
         tracker = tracking.open_tracker(args.log, out_dir) if args.log else None

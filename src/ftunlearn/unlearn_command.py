@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from ftunlearn.cli_options import RUNS_CODE
 from ftunlearn.unlearn_outputs import MODEL_FILENAME, indices_sha256
 
 
@@ -31,12 +32,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--model", required=True,
                         help="model spec: a built-in name[:key=value,...] or "
-                             "package.module:factory[:key=value,...]")
+                             f"package.module:factory[:key=value,...]; {RUNS_CODE}")
     parser.add_argument("--weights", required=True, type=Path,
                         help="the trained weights: .safetensors, or a .pt/.pth state dict "
                              "(read with torch.load(weights_only=True))")
     parser.add_argument("--dataset", required=True,
-                        help="a dataset name (ftunlearn list) or package.module:factory")
+                        help="a dataset name (ftunlearn list) or package.module:factory; "
+                             f"{RUNS_CODE}")
     parser.add_argument("--data-dir", type=Path, help="the dataset's files")
     parser.add_argument("--forget", required=True,
                         help="forget spec: random:F, class:C, class:C@R, indices:FILE")
@@ -60,7 +62,7 @@ def preflight(args: argparse.Namespace) -> Any:
     """Refuse, before any data is read or model trained, what needs neither: an unusable or
     occupied ``--out``, a bad ``--recipe``, ``--hp`` or ``--device``, and a retraining
     (``--golden retrain`` or ``--method retrain``) without ``--recipe``. Returns the recipe."""
-    from ftunlearn.cli import check_writable_folder
+    from ftunlearn.cli_options import check_writable_folder
     from ftunlearn.errors import UnlearnError
     from ftunlearn.methods.base import make_config, method_class, reference_method
     from ftunlearn.training import Recipe, resolve_device

@@ -44,13 +44,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ftunlearn.cli import _bench_configs
+    from ftunlearn.cli_options import bench_configs
     from ftunlearn.experiments.audit import run_audit
     from ftunlearn.experiments.terminal import print_audit_table
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    for out_dir, config in _bench_configs(args):
+    for out_dir, config in bench_configs(args):
         print(f"audit: {config.dataset} / {config.model} / forget {config.forget} / "
               f"{len(config.methods)} methods, K = {args.ensemble} -> {out_dir}")
         outcome = run_audit(config, out_dir, args.ensemble, mode=args.mode,

@@ -108,12 +108,12 @@ def configs_from(args: argparse.Namespace) -> list[tuple[Path, Any]]:
     references and methods without a search space (plug-ins) are left out, with a note."""
     import sys
 
-    from ftunlearn.cli import _bench_configs
+    from ftunlearn.cli_options import bench_configs
     from ftunlearn.methods.base import METHODS
 
     named = args.methods is not None and args.methods.strip() != "all"
     runs = []
-    for out_dir, config in _bench_configs(args):
+    for out_dir, config in bench_configs(args):
         if not named:
             methods = tuple(m for m in config.methods if not METHODS.get(m).reference
                             and METHODS.get(m).search_space)
@@ -129,7 +129,7 @@ def configs_from(args: argparse.Namespace) -> list[tuple[Path, Any]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ftunlearn.cli import check_writable_folder
+    from ftunlearn.cli_options import check_writable_folder
     from ftunlearn.tuning.outputs import REPORT_HTML, REPORT_MD, TUNED_TOML, print_table
     from ftunlearn.tuning.study import tune
 
