@@ -22,7 +22,7 @@ DESCRIPTION = (
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from ftunlearn.tuning.objective import OBJECTIVES, PRUNE_RA_DROP
-    from ftunlearn.tuning.study import DEFAULT_TUNE_SEEDS
+    from ftunlearn.tuning.outcome import DEFAULT_TUNE_SEEDS
 
     parser = subparsers.add_parser(
         "tune", help="per-method hyperparameter search with Optuna, on tuning seeds kept apart "
@@ -91,7 +91,7 @@ def _prune(text: str) -> float | None:
 
 def settings_from(args: argparse.Namespace) -> Any:
     from ftunlearn.experiments.cache import default_cache_dir
-    from ftunlearn.tuning.study import TuneSettings
+    from ftunlearn.tuning.outcome import TuneSettings
 
     return TuneSettings(
         trials=args.trials, seeds=parse_seeds(args.tune_seeds), objective=args.objective,

@@ -16,7 +16,7 @@ from optuna.trial import TrialState
 
 from ftunlearn import figure_style
 from ftunlearn.experiments.plots import FIGURE_SIZE, method_style, save_figure
-from ftunlearn.tuning.study import MethodStudy
+from ftunlearn.tuning.outcome import MethodStudy
 
 IMPORTANCE_MIN_TRIALS = 10
 """Fewer complete trials than this make fANOVA's importances a rough guide: the figure and the

@@ -7,19 +7,18 @@ settings with the report seeds, each method's tuned ``[hyperparameters.METHOD]``
 
 from __future__ import annotations
 
-import base64
 import csv
 import io
 import json
 import math
 import re
 from collections.abc import Mapping, Sequence
-from html import escape
 from typing import Any
 
 from optuna.trial import TrialState
 
 from ftunlearn.atomic import write_atomic
+from ftunlearn.experiments.html import render_page
 from ftunlearn.methods import make_config
 from ftunlearn.tuning.figures import (
     history_figure,
@@ -28,7 +27,7 @@ from ftunlearn.tuning.figures import (
     importances,
     objective_label,
 )
-from ftunlearn.tuning.study import STARTUP_TRIALS, MethodStudy, TuneOutcome
+from ftunlearn.tuning.outcome import STARTUP_TRIALS, MethodStudy, TuneOutcome
 
 TUNED_TOML = "tuned.toml"
 SUMMARY_CSV = "summary.csv"
@@ -287,51 +286,31 @@ def report_markdown(outcome: TuneOutcome, figures: Mapping[str, Mapping[str, byt
     return "\n".join(lines)
 
 
-_STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 72em; color: #222; }
-table { border-collapse: collapse; margin: 1em 0; }
-th, td { border: 1px solid #ccc; padding: 0.3em 0.7em; text-align: right; white-space: nowrap; }
-th:first-child, td:first-child { text-align: left; }
-th { background: #f3f3f3; }
-img { max-width: 100%; }
-"""
-
-
-def _html_table(header: Sequence[str], body: Sequence[Sequence[str]]) -> str:
-    rows = ["<table><thead><tr>", *(f"<th>{escape(h)}</th>" for h in header), "</tr></thead>"]
-    rows += ["<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in body]
-    return "\n".join([*rows, "</table>"])
+def _table_view(header: Sequence[str], body: Sequence[Sequence[str]]) -> dict[str, Any]:
+    """A table as the shared ``table`` macro (templates/macros.html.j2) takes it: no shaded
+    rows and no best marks, which a tuning table does not have."""
+    return {"header": list(header),
+            "rows": [{"kind": None, "cells": [{"text": text, "best": False} for text in row]}
+                     for row in body]}
 
 
 def report_html(outcome: TuneOutcome, figures: Mapping[str, Mapping[str, bytes]]) -> str:
-    """One self-contained page: inline CSS, figures as base64 PNG data URIs."""
-    title = f"ftunlearn tuning report: {_title(outcome)}"
-    parts = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
-             f"<title>{escape(title)}</title>", f"<style>{_STYLE}</style>", "</head>", "<body>",
-             f"<h1>{escape(title)}</h1>", "<ul>"]
-    parts += [f"<li>{escape(line)}</li>" for line in _overview(outcome)]
-    parts += ["</ul>", "<h2>Summary</h2>", _html_table(*_summary_table(outcome))]
+    """One self-contained page (templates/tuning.html.j2, autoescaped): inline CSS, figures
+    as base64 PNG data URIs."""
+    studies = []
     for study in outcome.studies:
-        parts += [f"<h2>{escape(study.method)}</h2>",
-                  f"<p>Study <code>{escape(study.study_name)}</code>. "
-                  f"{escape(_best_line(study))}</p>", _html_table(*_method_table(study))]
-        for kind, caption in (("history", "optimisation history"),
-                              ("importance", "parameter importances")):
-            images = figures.get(f"{kind}-{study.method}")
-            if images is not None:
-                data = base64.b64encode(images["png"]).decode("ascii")
-                parts.append(f'<figure><img alt="{escape(study.method)}: {caption}" '
-                             f'src="data:image/png;base64,{data}"><figcaption>'
-                             f"{escape(caption)}</figcaption></figure>")
-        if f"importance-{study.method}" in figures and importance_caveat(study) is not None:
-            parts.append(f"<p><strong>Parameter importances {escape(importance_caveat(study))}"
-                         ".</strong></p>")
-        failures = _failures(study)
-        if failures:
-            parts += ["<p>Pruned and failed trials:</p>", "<ul>",
-                      *(f"<li>{escape(f)}</li>" for f in failures), "</ul>"]
-    parts += ["</body>", "</html>", ""]
-    return "\n".join(parts)
+        shown = [{"caption": caption, "png": figures[stem]["png"]}
+                 for stem, caption in ((f"history-{study.method}", "optimisation history"),
+                                       (f"importance-{study.method}", "parameter importances"))
+                 if stem in figures]
+        caveat = (importance_caveat(study) if f"importance-{study.method}" in figures
+                  else None)
+        studies.append({"method": study.method, "name": study.study_name,
+                        "best": _best_line(study), "table": _table_view(*_method_table(study)),
+                        "figures": shown, "caveat": caveat, "failures": _failures(study)})
+    return render_page("tuning.html.j2", title=f"ftunlearn tuning report: {_title(outcome)}",
+                       overview=_overview(outcome),
+                       summary=_table_view(*_summary_table(outcome)), studies=studies)
 
 
 def print_table(outcome: TuneOutcome, width: int | None = None) -> None:

@@ -4,19 +4,19 @@ The driver asks the study for trials, draws each trial's hyperparameters from th
 search space, has a trial runner evaluate them (one after another here, or in parallel as Ray
 tasks) and tells every result back; only the driver writes the study. Every trial is stored in
 Optuna's RDB storage as soon as it is told, so an interrupted run resumes where it stopped.
+The storage is checked before Optuna opens it (``storage``), and the whole run holds the output
+folder's writer lock, so two runs never write one folder's storage and outputs at once.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
 import socket
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -26,107 +26,26 @@ from tqdm.auto import tqdm
 
 from ftunlearn.errors import UnlearnError
 from ftunlearn.experiments.config import BenchConfig, digest
+from ftunlearn.experiments.lock import OutDirLock
 from ftunlearn.experiments.workspace import Workspace
 from ftunlearn.methods.base import METHODS
 from ftunlearn.tuning.objective import (
     OBJECTIVES,
-    PRUNE_RA_DROP,
     Evaluation,
     TrialSettings,
     evaluate,
     golden_retain_accuracy,
 )
-from ftunlearn.tuning.space import SearchSpace, sample, searched
-
-STORAGE_FILENAME = "optuna.db"
-STARTUP_TRIALS = 5
-"""TPE draws each method's first trials at random (its start-up), then models the rest."""
-DEFAULT_TUNE_SEEDS = (100, 101)
-
-
-@dataclass(frozen=True)
-class TuneSettings:
-    """How ``ftunlearn tune`` searches (the run's dataset, model and methods are its
-    :class:`BenchConfig`)."""
-
-    trials: int = 20
-    seeds: tuple[int, ...] = DEFAULT_TUNE_SEEDS
-    objective: str = "avg-gap"
-    timeout: float | None = None
-    """Seconds per method after which no new trial starts (the method then has fewer trials)."""
-    executor: str = "local"
-    sampler_seed: int = 0
-    storage: str | None = None
-    audit_ensemble: int = 8
-    prune_ra_drop: float | None = PRUNE_RA_DROP
-    cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "ftunlearn")
-    threads: int | None = None
-    progress: bool = True
-    ray_address: str | None = None
-    cpus_per_trial: float = 1.0
-
-    def __post_init__(self) -> None:
-        if isinstance(self.trials, bool) or not isinstance(self.trials, int) or self.trials < 1:
-            raise UnlearnError(f"--trials must be a whole number >= 1, got {self.trials!r}")
-        if self.objective not in OBJECTIVES:
-            raise UnlearnError(f"unknown objective {self.objective!r}; use one of "
-                               f"{', '.join(OBJECTIVES)}")
-        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
-            raise UnlearnError(f"--tune-seeds must be distinct and at least one, got "
-                               f"{list(self.seeds)}")
-        if any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in self.seeds):
-            raise UnlearnError(f"--tune-seeds must be whole numbers >= 0, got "
-                               f"{list(self.seeds)}")
-        if self.timeout is not None and not (math.isfinite(self.timeout) and self.timeout > 0):
-            raise UnlearnError(f"--timeout must be a number of seconds > 0, got {self.timeout}")
-        if self.executor not in ("local", "ray"):
-            raise UnlearnError(f"unknown executor {self.executor!r}; use local or ray")
-        if self.objective == "audit" and self.audit_ensemble < 4:
-            raise UnlearnError(f"--audit-ensemble must be >= 4 (U-LiRA), got "
-                               f"{self.audit_ensemble}")
-
-    def storage_url(self, out_dir: Path) -> str:
-        """``--storage``, else an SQLite file in the output folder."""
-        return self.storage or f"sqlite:///{(out_dir / STORAGE_FILENAME).resolve()}"
-
-
-@dataclass(frozen=True)
-class MethodStudy:
-    """A method's finished study as the outputs need it."""
-
-    method: str
-    study_name: str
-    direction: str
-    space: SearchSpace
-    fixed: Mapping[str, Any]
-    trials: tuple[FrozenTrial, ...]
-
-    def counted(self, state: TrialState) -> int:
-        return sum(1 for t in self.trials if t.state == state and not _interrupted(t))
-
-    @property
-    def best(self) -> FrozenTrial | None:
-        """The complete trial with the best value (the earliest among equals)."""
-        complete = [t for t in self.trials if t.state == TrialState.COMPLETE]
-        if not complete:
-            return None
-        sign = 1.0 if self.direction == "minimize" else -1.0
-        return min(complete, key=lambda t: (sign * float(t.value), t.number))  # type: ignore
-
-    @property
-    def tuned(self) -> dict[str, Any]:
-        """The searched hyperparameters of the best trial, with the fixed ones (empty without a
-        complete trial)."""
-        best = self.best
-        return {} if best is None else {**self.fixed, **best.params}
-
-
-@dataclass(frozen=True)
-class TuneOutcome:
-    config: BenchConfig
-    settings: TuneSettings
-    out_dir: Path
-    studies: tuple[MethodStudy, ...]
+from ftunlearn.tuning.outcome import (
+    STARTUP_TRIALS,
+    MethodStudy,
+    TuneOutcome,
+    TuneSettings,
+    was_interrupted,
+)
+from ftunlearn.tuning.outputs import write_outputs
+from ftunlearn.tuning.space import sample, searched
+from ftunlearn.tuning.storage import check_storage, open_storage
 
 
 def tunable_methods() -> tuple[str, ...]:
@@ -171,14 +90,10 @@ def _trial_seed(settings: TuneSettings, method: str, number: int) -> int:
                16)
 
 
-def _interrupted(trial: FrozenTrial) -> bool:
-    return bool(trial.user_attrs.get("interrupted"))
-
-
 def finished_count(trials: Sequence[FrozenTrial]) -> int:
     """Trials that spent budget: complete, pruned or failed (not those cut by an interrupt)."""
     done = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-    return sum(1 for t in trials if t.state in done and not _interrupted(t))
+    return sum(1 for t in trials if t.state in done and not was_interrupted(t))
 
 
 def _owner() -> str:
@@ -272,9 +187,9 @@ def _quiet_optuna() -> Iterator[None]:
 
 def tune(config: BenchConfig, out_dir: str | Path, settings: TuneSettings) -> TuneOutcome:
     """Tune every method of ``config`` into ``out_dir`` (resuming its studies) and write the
-    outputs (tuned.toml, summary.csv, report.md, report.html, figures/)."""
+    outputs (tuned.toml, summary.csv, report.md, report.html, figures/). The whole run holds
+    ``out_dir``'s writer lock (the one ``bench`` takes), so a second run there is refused."""
     from ftunlearn.experiments.runner import preflight
-    from ftunlearn.tuning.outputs import write_outputs
 
     out = Path(out_dir)
     check_methods(config.methods)
@@ -284,12 +199,23 @@ def tune(config: BenchConfig, out_dir: str | Path, settings: TuneSettings) -> Tu
             f"the report seeds {list(config.seeds)} share {overlap} with the tuning seeds "
             f"{list(settings.seeds)}; tuned results must be reported on other seeds: give "
             "the config other seeds, or --tune-seeds others")
+    url = settings.storage_url(out)
+    if settings.storage or out.is_dir():  # the default file's folder is made below
+        # read-only: a wrong storage is refused before the data loads or anything is written
+        check_storage(url, settings.storage_flag)
     # the tuning seeds are checked as a run of their own (a tuned config's guard aside)
     preflight(config.replace(seeds=settings.seeds, tuning={}, allow_tuning_seeds=False),
               check_device=True)
     out.mkdir(parents=True, exist_ok=True)
+    with OutDirLock(out):
+        storage = open_storage(url, settings.storage_flag)
+        return _tune_locked(config, out, settings, storage)
+
+
+def _tune_locked(config: BenchConfig, out: Path, settings: TuneSettings,
+                 storage: optuna.storages.BaseStorage) -> TuneOutcome:
+    """The run itself, once ``out`` is locked and its storage open."""
     workspace = Workspace(config, settings.cache_dir, progress=False)
-    storage = optuna.storages.RDBStorage(settings.storage_url(out))
     studies: list[MethodStudy] = []
     with _quiet_optuna(), _threads(settings.threads):
         golden_ra = golden_retain_accuracy(workspace, settings.seeds)
