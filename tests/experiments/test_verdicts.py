@@ -1,5 +1,5 @@
-"""The report's verdict aids: seeds to resolve a tie, and the "did nothing" and "diverged"
-flags, on hand-made cells."""
+"""The report's verdict aids: seeds to resolve a tie, the paired section's heading, and the
+"did nothing" and "diverged" flags, on hand-made cells."""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ import math
 import pytest
 from scipy import stats
 
+from ftunlearn.experiments.html import render_html
 from ftunlearn.experiments.intervals import paired_difference, seeds_to_resolve
 from ftunlearn.experiments.report import (
-    _markdown_table,
     _metric_table,
     _paired_table,
     main_metrics,
+    markdown_table,
+    render_markdown,
+    report_content,
     summarize,
     verdict_notes,
 )
@@ -29,6 +32,13 @@ def _cell(method: str, seed: int, **metrics: float) -> CellResult:
                  "forget_loss_gap": 0.5, "forget_CE": 1.0, "max_logit": 20.0, **metrics},
         unlearn_seconds=1.0, eval_seconds=0.5, started_at="2026-01-01T00:00:00+00:00",
         finished_at="2026-01-01T00:00:30+00:00", versions={"torch": "2.13.0"}, git_commit=None)
+
+
+def _three_methods() -> list[CellResult]:
+    cells = [_cell("ft", s, avg_gap=g) for s, g in enumerate((5.0, 6.0, 7.0))]
+    cells += [_cell("rbm", s, avg_gap=g) for s, g in enumerate((1.0, 1.5, 1.2))]
+    cells += [_cell("salun", s, avg_gap=g) for s, g in enumerate((2.0, 2.4, 2.1))]
+    return cells
 
 
 @pytest.mark.parametrize(("effect", "spread", "expected"), [
@@ -89,20 +99,42 @@ def test_diverged_models_are_flagged_and_their_losses_marked():
     assert dict(summary.diverged) == {"neggrad+": (0, 1)}  # scrub's 999 is under the bound
     assert any(note.startswith("neggrad+ diverged on seeds 0, 1 (a logit above 1000 or a "
                                "forget CE above 50 nats)") for note in verdict_notes(summary))
-    lines = _markdown_table(_metric_table(summary, main_metrics(summary)))
+    lines = markdown_table(_metric_table(summary, main_metrics(summary)))
     neggrad = next(line for line in lines if line.startswith("| neggrad+ "))
     ft = next(line for line in lines if line.startswith("| ft "))
     assert "(diverged)" in neggrad and "(diverged)" not in ft
 
 
 def test_several_paired_baselines_share_one_table_without_repeats():
-    cells = [_cell("ft", s, avg_gap=g) for s, g in enumerate((5.0, 6.0, 7.0))]
-    cells += [_cell("rbm", s, avg_gap=g) for s, g in enumerate((1.0, 1.5, 1.2))]
-    cells += [_cell("salun", s, avg_gap=g) for s, g in enumerate((2.0, 2.4, 2.1))]
-    summary = summarize(cells, baselines=("ft", "salun"))
+    summary = summarize(_three_methods(), baselines=("ft", "salun"))
     pairs = [(p.method, p.baseline) for p in summary.paired]
     assert pairs == [("rbm", "ft"), ("salun", "ft"), ("rbm", "salun")]  # no ft-vs-salun again
     table = _paired_table(summary)
     assert table is not None and table.header[:2] == ("Method", "Baseline")
     rbm_vs_salun = table.rows[2]
     assert rbm_vs_salun[:3] == ("rbm", "salun", "3") and rbm_vs_salun[-1] == "beats salun"
+
+
+@pytest.mark.parametrize(("baselines", "heading"), [
+    (("ft",), "Paired comparison with plain fine-tuning"),
+    (("salun",), "Paired comparison with salun"),
+    (("ft", "salun"), "Paired comparisons with each baseline: ft, salun"),
+    (("ft", "absent", "salun"), "Paired comparisons with each baseline: ft, salun"),
+])
+def test_the_paired_heading_names_its_baselines(baselines, heading):
+    content = report_content(summarize(_three_methods(), baselines=baselines), ())
+    assert content.paired_heading == heading
+    assert f"\n## {heading}\n\n| Method |" in render_markdown(content)
+    assert f"<h2>{heading}</h2>" in render_html(content, {})
+    assert "plain fine-tuning" not in render_markdown(content).replace(heading, "")
+
+
+def test_a_tie_shows_the_seeds_that_would_resolve_it_in_markdown_and_html():
+    # rbm − ft per seed: 0, −2, −1 (mean −1, sd 1); t(0.975, 2) · 1/√3 = 2.48
+    cells = [_cell("ft", s, avg_gap=g) for s, g in enumerate((1.0, 3.0, 2.0))]
+    cells += [_cell("rbm", s, avg_gap=1.0) for s in range(3)]
+    content = report_content(summarize(cells), ())
+    resolve = "no clear difference (≈ 10 seeds to resolve at 80% power)"
+    assert (f"| rbm | 3 | -1.00 | [-3.48, 1.48] | {resolve} |"
+            in render_markdown(content).splitlines())
+    assert f"<td>[-3.48, 1.48]</td><td>{resolve}</td></tr>" in render_html(content, {})

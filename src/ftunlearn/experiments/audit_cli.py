@@ -17,10 +17,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "unlearned models per method (seeds 10000..10000+K-1, disjoint from the goldens'), "
             "plus K held-out goldens (seeds K..2K-1) scored as the null row, and score "
             "every forget example: epsilon and the forget score F, U-LiRA, KLOM. Writes "
-            "OUT/audit.csv, audit.md, audit.html, audit_epsilon.png/.svg/.pdf, audit_examples.npy "
-            "and the table audit_examples of OUT/results.sqlite, then prints the table. "
-            "Precedence: --preset, then "
-            "--config, then the flags."
+            "OUT/audit.csv, audit.md, audit.html, audit_epsilon.png/.svg/.pdf, audit_examples.npy, "
+            "audit_outputs.npz (every scored model's per-example outputs, layout in "
+            "docs/protocol.md) and the table audit_examples of OUT/results.sqlite, then prints "
+            "the table. Precedence: --preset, then --config, then the flags."
         ),
     )
     add_run_inputs(parser, methods_help="comma-separated method names, or all (default)",

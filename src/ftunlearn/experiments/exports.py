@@ -19,15 +19,25 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ftunlearn.atomic import write_atomic
 from ftunlearn.errors import UnlearnError
+from ftunlearn.experiments.catalog import is_reference, metric_info
 from ftunlearn.experiments.intervals import INTERVAL_METHOD
+from ftunlearn.experiments.report_model import (
+    AVG_GAP,
+    AVG_GAP_WITHOUT_MIA,
+    CHANCE_ATTACK_ACC,
+    METRIC_LABELS,
+    MIA,
+    PRIMARY_METRICS,
+    RunSummary,
+    format_number,
+    main_metrics,
+    metric_label,
+)
 from ftunlearn.experiments.store import CellResult
-
-if TYPE_CHECKING:
-    from ftunlearn.experiments.report import RunSummary
 
 RESULTS_LONG_CSV = "results_long.csv"
 TABLE_TEX = "table.tex"
@@ -81,8 +91,6 @@ def _latex_escape(text: str) -> str:
 
 
 def _latex_number(value: float) -> str:
-    from ftunlearn.experiments.report import format_number
-
     return format_number(value)
 
 
@@ -97,7 +105,6 @@ def _column_key(text: str) -> str:
 def _known_columns() -> dict[str, str]:
     """Every metric a table may show, by its normalised name and label."""
     import ftunlearn.metrics.definitions  # noqa: F401  (registers the protocol's metrics)
-    from ftunlearn.experiments.report import METRIC_LABELS, PRIMARY_METRICS
     from ftunlearn.metrics.registry import METRICS
 
     names = dict.fromkeys([*PRIMARY_METRICS, *METRIC_LABELS, *METRICS.names()])
@@ -128,9 +135,6 @@ def parse_tex_columns(text: str) -> tuple[str, ...]:
 
 
 def _direction(name: str) -> str:
-    from ftunlearn.experiments.catalog import metric_info
-    from ftunlearn.experiments.report import AVG_GAP_WITHOUT_MIA
-
     return "lower" if name == AVG_GAP_WITHOUT_MIA else metric_info(name).direction
 
 
@@ -138,8 +142,6 @@ def best_rows(summary: RunSummary, name: str) -> frozenset[str]:
     """The unlearning methods with the best mean of ``name`` (reference and pseudo rows never
     count): closest to the golden model's mean, lowest or highest by the metric's direction;
     equals at the printed precision share the mark; none for a metric without a direction."""
-    from ftunlearn.experiments.catalog import is_reference
-
     direction = _direction(name)
     golden = next((m.stats.get(name) for m in summary.methods if m.is_golden), None)
     if direction == "none" or (direction == "golden" and golden is None):
@@ -160,8 +162,6 @@ def best_rows(summary: RunSummary, name: str) -> frozenset[str]:
 
 
 def _caption(summary: RunSummary, names: Sequence[str]) -> str:
-    from ftunlearn.experiments.report import AVG_GAP, metric_label
-
     config = summary.configuration
     run = ", ".join(str(config[k]) for k in ("dataset", "model") if k in config)
     if "forget" in config:
@@ -188,16 +188,8 @@ def table_tex_text(summary: RunSummary, columns: Sequence[str] | None = None) ->
     """The main table as a LaTeX ``table`` float: caption and label, the best mean of each
     column in bold, a footnote for attacks at chance, at most ``\\textwidth`` wide (needs
     ``\\usepackage{booktabs,graphicx}``). ``columns``: metric names (default: the main
-    table's, :func:`~ftunlearn.experiments.report.main_metrics`)."""
+    table's, :func:`~ftunlearn.experiments.report_model.main_metrics`)."""
     import pandas as pd
-
-    from ftunlearn.experiments.report import (
-        AVG_GAP,
-        CHANCE_ATTACK_ACC,
-        MIA,
-        main_metrics,
-        metric_label,
-    )
 
     names = tuple(columns) if columns else main_metrics(summary)
     best = {name: best_rows(summary, name) for name in names}

@@ -8,14 +8,12 @@ import base64
 import functools
 from collections.abc import Mapping, Sequence
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jinja2
 
 from ftunlearn.experiments.pseudo import PSEUDO_METHODS
-
-if TYPE_CHECKING:
-    from ftunlearn.experiments.report import ReportContent, Table
+from ftunlearn.experiments.report_model import ReportContent, Table
 
 STYLE = resources.files(__package__).joinpath("templates", "style.css").read_text()
 """The CSS every page inlines (templates/style.css)."""
@@ -54,8 +52,6 @@ def table_view(table: Table) -> dict[str, Any]:
 def render_audit_page(intro: str, verdict: str, ranking: str, header: Sequence[str],
                       rows: Sequence[Sequence[str]], png: bytes) -> str:
     """``ftunlearn audit``'s own page: its verdict, table and ε figure."""
-    from ftunlearn.experiments.report import Table
-
     table = Table(tuple(header), tuple(tuple(row) for row in rows))
     return render_page("audit.html.j2", title="Per-example audit", intro=intro,
                        verdict=verdict, ranking=ranking, table=table_view(table), png=png)

@@ -19,7 +19,6 @@ import math
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import matplotlib
 from adjustText import adjust_text
@@ -34,10 +33,8 @@ from ftunlearn.experiments.catalog import (
     metric_info,
 )
 from ftunlearn.experiments.pseudo import pseudo_method
+from ftunlearn.experiments.report_model import MethodSummary, MetricStat, RunSummary
 from ftunlearn.registry import Registry
-
-if TYPE_CHECKING:
-    from ftunlearn.experiments.report import MethodSummary, MetricStat, RunSummary
 
 
 @dataclass(frozen=True)

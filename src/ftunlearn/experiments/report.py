@@ -41,23 +41,32 @@ from ftunlearn.experiments.intervals import (
 )
 from ftunlearn.experiments.plots import FORMATS, PLOT_FILES, PLOT_TITLES, render_plots
 from ftunlearn.experiments.pseudo import GOLDEN, PSEUDO_METHODS
+
+# the data model; every name of it stays importable from here, where callers found it before
+from ftunlearn.experiments.report_model import (
+    AVG_GAP,
+    AVG_GAP_WITHOUT_MIA,
+    BEST_MARK,
+    CHANCE_ATTACK_ACC,
+    MIA,
+    MISSING,
+    PRIMARY_METRICS,
+    AuditSection,
+    MethodSummary,
+    MetricStat,
+    ReportContent,
+    RunSummary,
+    Table,
+    format_number,
+    format_stat,
+    main_metrics,
+    metric_label,
+)
+from ftunlearn.experiments.report_model import METRIC_LABELS as METRIC_LABELS
 from ftunlearn.experiments.store import RESULTS_FILENAME, CellResult, ResultStore
 from ftunlearn.metrics.definitions import DIVERGED_LOGIT, DIVERGED_LOSS
 from ftunlearn.metrics.mia import ATTACK_SAMPLES
 
-PRIMARY_METRICS = ("UA", "RA", "TA", "MIA", "avg_gap", "forget_loss_gap", "rte_seconds")
-METRIC_LABELS = {
-    "UA": "UA",
-    "RA": "RA",
-    "TA": "TA",
-    "MIA": "MIA",
-    "avg_gap": "Avg Gap",
-    "forget_loss_gap": "Forget-loss gap",
-    "rte_seconds": "RTE (s)",
-    "avg_gap_no_mia": "Avg Gap (no MIA)",
-}
-MISSING = "–"
-BEST_MARK = "★"
 SUMMARY_CSV = "summary.csv"
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
@@ -66,83 +75,8 @@ AUDIT_SECTION = "audit_section.json"
 AUDIT_FIGURE = "audit_epsilon.png"
 PAIRED_BASELINE = "ft"
 """Plain fine-tuning: the method every remedy has to beat."""
-
-
-@dataclass(frozen=True)
-class MetricStat:
-    """Mean, sample standard deviation and 95 % t-interval of one metric over ``n`` seeds."""
-
-    mean: float
-    std: float
-    n: int
-    ci_low: float = math.nan
-    ci_high: float = math.nan
-
-    @property
-    def interval(self) -> Interval:
-        return Interval(self.mean, self.ci_low, self.ci_high, self.n)
-
-
-@dataclass(frozen=True)
-class MethodSummary:
-    """One method's finished cells, aggregated over seeds."""
-
-    method: str
-    seeds: tuple[int, ...]
-    stats: Mapping[str, MetricStat]
-    hyperparameters: Mapping[str, Any]
-    varying_hyperparameters: tuple[str, ...] = ()
-    per_seed: Mapping[str, Mapping[int, float]] = dataclasses.field(default_factory=dict)
-    """metric -> seed -> value, for paired comparisons."""
-
-    @property
-    def n_seeds(self) -> int:
-        return len(self.seeds)
-
-    @property
-    def is_golden(self) -> bool:
-        return self.method == GOLDEN
-
-    @property
-    def is_pseudo(self) -> bool:
-        """A model of the run (golden, original), not an unlearning method."""
-        return self.method in PSEUDO_METHODS
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    """Everything a report shows: per-method statistics, the best method, config and failures.
-
-    ``methods`` has the golden and original rows first and the others in first-seen order;
-    ``best`` names the method with the lowest mean Avg Gap when its interval clears the
-    runner-up's, else ``tied`` lists the methods it cannot be told from (pseudo rows and
-    reference methods such as ``retrain`` are never candidates). ``chance_attack`` lists the
-    rows whose MIA attack tells members from non-members at chance (``MIA_attack_acc`` below
-    ``CHANCE_ATTACK_ACC``); ``paired`` compares each method's Avg Gap with each paired
-    baseline's (``PAIRED_BASELINE`` unless asked otherwise).
-    """
-
-    methods: tuple[MethodSummary, ...]
-    metric_names: tuple[str, ...]
-    best: tuple[str, ...]
-    configuration: Mapping[str, Any]
-    varying_config_keys: tuple[str, ...]
-    versions: Mapping[str, str]
-    git_commits: tuple[str, ...]
-    started_at: str
-    finished_at: str
-    failed: tuple[CellResult, ...]
-    tied: tuple[str, ...] = ()
-    chance_attack: tuple[str, ...] = ()
-    paired: tuple[PairedDifference, ...] = ()
-    did_nothing: Mapping[str, tuple[int, ...]] = dataclasses.field(default_factory=dict)
-    """Methods whose output was bit-identical to the original (``weights_changed`` 0), with
-    the seeds where it was."""
-    diverged: Mapping[str, tuple[int, ...]] = dataclasses.field(default_factory=dict)
-    """Methods whose output diverged (see :func:`_diverged`), with the seeds where it did."""
-
-    def method(self, name: str) -> MethodSummary | None:
-        return next((m for m in self.methods if m.method == name), None)
+BASELINE_WORDS = {PAIRED_BASELINE: "plain fine-tuning"}
+"""How a paired comparison's heading names a baseline (any other by its method name)."""
 
 
 @dataclass(frozen=True)
@@ -168,27 +102,6 @@ class ReportPaths:
         )
 
 
-@dataclass(frozen=True)
-class Table:
-    """A formatted table; ``marked`` holds the (row, column) cells flagged as best."""
-
-    header: tuple[str, ...]
-    rows: tuple[tuple[str, ...], ...]
-    marked: frozenset[tuple[int, int]] = frozenset()
-
-
-@dataclass(frozen=True)
-class AuditSection:
-    """The per-example audit of the run's folder, as the audit wrote it (audit_section.json)."""
-
-    intro: str
-    verdict: str
-    ranking: str
-    table: Table
-    figure: str | None
-    """The ε figure's file name in the run folder, when it is there."""
-
-
 def read_audit_section(run_dir: Path) -> AuditSection | None:
     """The audit section of ``run_dir``, or ``None`` when no audit ran there."""
     path = run_dir / AUDIT_SECTION
@@ -203,31 +116,6 @@ def read_audit_section(run_dir: Path) -> AuditSection | None:
     except (json.JSONDecodeError, KeyError, TypeError) as error:
         raise UnlearnError(f"{path} is not an audit section ({error}); run `ftunlearn audit` "
                            "into this folder again or remove the file") from error
-
-
-@dataclass(frozen=True)
-class ReportContent:
-    """The formatted pieces shared by the Markdown and HTML renderings."""
-
-    title: str
-    overview: str
-    results: Table
-    other_metrics: Table | None
-    hyperparameters: Table
-    configuration: tuple[tuple[str, str], ...]
-    failed: tuple[tuple[str, str], ...]
-    plots: tuple[tuple[str, str], ...]
-    identity: tuple[tuple[str, str], ...] = ()
-    """Which run this is: dataset, model, forget spec, recipe, seeds, methods, date, version."""
-    definitions: tuple[tuple[str, str], ...] = ()
-    """(metric label, definition with unit and direction) for each metric shown."""
-    protocol: tuple[tuple[str, str], ...] = ()
-    notes: tuple[str, ...] = ()
-    """Verdict lines: the best mark or the tie, attacks at chance."""
-    paired: Table | None = None
-    downloads: tuple[str, ...] = ()
-    """Files next to the report (exports and the figures' SVG/PDF)."""
-    audit: AuditSection | None = None
 
 
 def summarize(results: Iterable[CellResult], *, source: str = "the given results",
@@ -331,13 +219,7 @@ def _metric_names(cells: Sequence[CellResult]) -> tuple[str, ...]:
     return PRIMARY_METRICS + tuple(others)
 
 
-AVG_GAP = "avg_gap"
-MIA = "MIA"
 MIA_ATTACK_ACC = "MIA_attack_acc"
-AVG_GAP_WITHOUT_MIA = "avg_gap_no_mia"
-CHANCE_ATTACK_ACC = 55.0
-"""Percent: an attack below this cross-validated accuracy tells members from non-members at
-chance, so its MIA column is noise."""
 WEIGHTS_CHANGED = "weights_changed"
 MAX_LOGIT = "max_logit"
 FORGET_CE = "forget_CE"
@@ -504,38 +386,7 @@ def _csv_float(value: float) -> str:
     return "" if math.isnan(value) else repr(value)
 
 
-def format_number(value: float) -> str:
-    """Two decimals, or two significant digits for small magnitudes."""
-    if value == 0 or not math.isfinite(value) or abs(value) >= 0.1:
-        return f"{value:.2f}"
-    return f"{value:.2g}"
-
-
-def format_stat(stat: MetricStat | None, n_seeds: int) -> str:
-    """``mean ± h`` with ``h`` the 95 % interval's half-width (just the mean with one seed)."""
-    if stat is None:
-        return MISSING
-    text = format_number(stat.mean)
-    if not math.isnan(stat.ci_low):
-        text += f" ± {format_number((stat.ci_high - stat.ci_low) / 2)}"
-    return text if stat.n == n_seeds else f"{text} (n={stat.n})"
-
-
-def metric_label(name: str) -> str:
-    info = metric_info(name)
-    return info.label if info.registered else METRIC_LABELS.get(name, name)
-
-
 CHANCE_FLAG = "attack at chance"
-
-
-def main_metrics(summary: RunSummary) -> tuple[str, ...]:
-    """The main table's metrics: the primary ones, and Avg Gap without MIA after Avg Gap when an
-    attack is at chance."""
-    if not summary.chance_attack:
-        return PRIMARY_METRICS
-    at = PRIMARY_METRICS.index(AVG_GAP) + 1
-    return (*PRIMARY_METRICS[:at], AVG_GAP_WITHOUT_MIA, *PRIMARY_METRICS[at:])
 
 
 def _metric_table(summary: RunSummary, names: Sequence[str]) -> Table:
@@ -568,7 +419,7 @@ def _paired_table(summary: RunSummary) -> Table | None:
         verdict = {"lower": f"beats {pair.baseline}", "higher": f"worse than {pair.baseline}"}
         rows.append((pair.method, str(d.n), format_number(d.mean), interval,
                      verdict.get(pair.verdict, pair.verdict) + _resolution(pair)))
-    baselines = tuple(dict.fromkeys(pair.baseline for pair in summary.paired))
+    baselines = paired_baselines(summary)
     if len(baselines) > 1:  # one table for every baseline: each row says which
         header = ("Method", "Baseline", "Shared seeds", "Δ Avg Gap (method − baseline)",
                   "95 % interval", "Verdict")
@@ -578,6 +429,18 @@ def _paired_table(summary: RunSummary) -> Table | None:
     header = ("Method", "Shared seeds", f"Δ Avg Gap vs {baselines[0]}", "95 % interval",
               "Verdict")
     return Table(header, tuple(rows))
+
+
+def paired_baselines(summary: RunSummary) -> tuple[str, ...]:
+    """The baselines the run's paired comparisons are against, in the order they appear."""
+    return tuple(dict.fromkeys(pair.baseline for pair in summary.paired))
+
+
+def paired_heading(baselines: Sequence[str]) -> str:
+    """The paired section's heading: the one baseline by name, else every baseline listed."""
+    if len(baselines) == 1:
+        return f"Paired comparison with {BASELINE_WORDS.get(baselines[0], baselines[0])}"
+    return "Paired comparisons with each baseline: " + ", ".join(baselines)
 
 
 def _resolution(pair: PairedDifference) -> str:
@@ -678,7 +541,7 @@ def protocol_items(summary: RunSummary) -> list[tuple[str, str]]:
                       "overlap the runner-up's (else a tie is reported); the golden and original "
                       "rows and retraining references are never candidates"),
         ("paired comparison", "per method, Avg Gap minus the baseline's ("
-                              + ", ".join(dict.fromkeys(p.baseline for p in summary.paired))
+                              + ", ".join(paired_baselines(summary))
                               + ") on each shared seed, with the t-interval of the mean "
                               f"difference; a tie says how many seeds would resolve it at "
                               f"{POWER:.0%} power, at the observed difference and spread"),
@@ -780,17 +643,21 @@ def report_content(
         protocol=tuple(protocol_items(summary)),
         notes=tuple(verdict_notes(summary)),
         paired=_paired_table(summary),
+        paired_heading=paired_heading(paired_baselines(summary)),
         downloads=(SUMMARY_CSV, *downloads, *figure_files),
     )
 
 
-def _markdown_table(table: Table) -> list[str]:
-    def cell(text: str, marked: bool) -> str:
+def markdown_table(table: Table) -> list[str]:
+    """The table's Markdown lines; ``|`` in a header or cell is escaped (HTML is escaped by the
+    caller, with :func:`escape_html`, over the whole page)."""
+
+    def cell(text: str, marked: bool = False) -> str:
         text = text.replace("|", "\\|")
         return f"**{text}** {BEST_MARK}" if marked else text
 
     lines = [
-        "| " + " | ".join(table.header) + " |",
+        "| " + " | ".join(cell(text) for text in table.header) + " |",
         "| " + " | ".join("---" for _ in table.header) + " |",
     ]
     for i, row in enumerate(table.rows):
@@ -799,26 +666,30 @@ def _markdown_table(table: Table) -> list[str]:
     return lines
 
 
+_markdown_table = markdown_table
+"""The name unlearn_report imports (until it imports :func:`markdown_table`)."""
+
+
 def render_markdown(content: ReportContent) -> str:
     """The report as Markdown, with the plots linked by relative path."""
     lines = [f"# {content.title}", ""]
     if content.identity:
         lines += ["## Run", "", *(f"- **{k}**: {v}" for k, v in content.identity), ""]
     lines += [content.overview, "", "## Results", ""]
-    lines += _markdown_table(content.results)
+    lines += markdown_table(content.results)
     if content.notes:
         lines += ["", *(f"- {note}" for note in content.notes)]
     if content.paired is not None:
-        lines += ["", "## Paired comparison with plain fine-tuning", ""]
-        lines += _markdown_table(content.paired)
+        lines += ["", f"## {content.paired_heading}", ""]
+        lines += markdown_table(content.paired)
     if content.audit is not None:
         audit = content.audit
         lines += ["", "## Per-example audit", "", audit.intro, "", audit.verdict, "",
-                  audit.ranking, "", *_markdown_table(audit.table)]
+                  audit.ranking, "", *markdown_table(audit.table)]
         if audit.figure is not None:
             lines += ["", f"![per-example ε]({audit.figure})"]
     if content.other_metrics is not None:
-        lines += ["", "## Other metrics", "", *_markdown_table(content.other_metrics)]
+        lines += ["", "## Other metrics", "", *markdown_table(content.other_metrics)]
     if content.definitions:
         lines += ["", "## Definitions", ""]
         lines += [f"- **{label}**: {text}" for label, text in content.definitions]
@@ -832,24 +703,25 @@ def render_markdown(content: ReportContent) -> str:
         lines.pop()
     if content.downloads:
         lines += ["", "## Files", "", " · ".join(f"[{n}]({n})" for n in content.downloads)]
-    lines += ["", "## Hyperparameters", "", *_markdown_table(content.hyperparameters)]
+    lines += ["", "## Hyperparameters", "", *markdown_table(content.hyperparameters)]
     lines += ["", "## Configuration", ""]
     lines += [f"- **{key}**: {value}" for key, value in content.configuration]
     lines += ["", "## Failed cells", ""]
     # User strings (names, options, paths) must not become live HTML where Markdown is shown;
     # the error texts below sit in code fences, where nothing is interpreted.
-    lines = [_escape_html(line) for line in lines]
+    lines = [escape_html(line) for line in lines]
     if not content.failed:
         lines.append("None.")
     for label, error in content.failed:
         fence = "`" * max(3, _longest_backtick_run(error) + 1)
-        lines += [f"- {_escape_html(label)}:", "", f"  {fence}"]
+        lines += [f"- {escape_html(label)}:", "", f"  {fence}"]
         lines += [f"  {line}" for line in error.splitlines()]
         lines += [f"  {fence}", ""]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def _escape_html(text: str) -> str:
+def escape_html(text: str) -> str:
+    """``&``, ``<`` and ``>`` as entities, so that user text cannot become live HTML."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
