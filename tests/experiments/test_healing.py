@@ -256,7 +256,7 @@ def test_a_second_writer_is_refused_naming_the_first_and_the_lock_dies_with_it(t
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(UnlearnError, match=f"another bench process \\(pid {holder.pid} on"):
+        with pytest.raises(UnlearnError, match=f"another ftunlearn process \\(pid {holder.pid} on"):
             OutDirLock(tmp_path).acquire()
         from ftunlearn.experiments.config import BenchConfig
         from ftunlearn.experiments.executors import ExecutorOptions

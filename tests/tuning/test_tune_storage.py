@@ -185,7 +185,7 @@ def test_a_second_tune_on_one_out_folder_is_refused_by_the_lock(tmp_path: Path, 
     err = capsys.readouterr().err
     assert code == 2, err
     [line] = err.splitlines()
-    assert line.startswith(f"ftunlearn tune: error: {out} is being written by another bench "
+    assert line.startswith(f"ftunlearn tune: error: {out} is being written by another ftunlearn "
                            f"process (pid {os.getpid()} on {socket.gethostname()} since "), line
     assert line.endswith("); wait for it to finish, or use another --out"), line
     assert sorted(os.listdir(out)) == [".lock"]  # no storage opened, nothing trained

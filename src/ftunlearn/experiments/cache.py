@@ -1,11 +1,16 @@
 """A content-addressed checkpoint cache for original and golden models.
 
 Each entry is ``<key>.safetensors`` (the state dict) plus ``<key>.json`` (the key's parts, the
-weights' sha256, the training seconds). The JSON is written last, so an entry without it is
-incomplete. On a read, the key parts, the checksum, ``train_seconds`` and every tensor's name,
-shape, dtype and finiteness are checked against a freshly built model; an entry that fails any
-check, or cannot be read at all, is logged with its file name, removed and rebuilt, never used.
-Files are readable by group and others (a shared cache). Nothing is ever unpickled.
+weights' sha256, the training seconds, the time it was written). The JSON is written last, so an
+entry without it is incomplete. On a read, every JSON field's type and range, the key parts, the
+checksum and every tensor's name, shape, dtype and finiteness are checked against a freshly
+built model; an entry that fails any check, or cannot be read at all, is logged with its file
+name, removed and rebuilt, never used. Files are readable by group and others (a shared cache).
+Nothing is ever unpickled.
+
+These checks find damage (a torn write, a truncated or flipped file, an edit that breaks a
+field), not forgery: whoever can write the folder can write weights, their sha256 and a
+plausible ``train_seconds`` that pass every check. The folder is trusted like code.
 """
 
 from __future__ import annotations
@@ -15,12 +20,15 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from numbers import Real
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +44,7 @@ log = logging.getLogger(__name__)
 CACHE_FORMAT = 1
 FILE_MODE = 0o644
 FOLDER_MODE = 0o755
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 def cache_key(parts: Mapping[str, Any]) -> str:
@@ -62,6 +71,10 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
@@ -74,6 +87,41 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
             os.unlink(temporary)
 
 
+def check_metadata(meta: Mapping[str, Any]) -> float:
+    """An entry's training seconds, once every field of its JSON has the type and range the
+    writer gives it; raises ``ValueError`` naming the first field that has not.
+
+    ``train_seconds`` must be a finite number > 0: it is a measured duration, and a golden
+    model's is the divisor of every ``rte_ratio``. A false but plausible value (999 for 1.2)
+    passes: nothing else in the entry records how long the training took.
+    """
+    if type(meta.get("format")) is not int or meta["format"] != CACHE_FORMAT:
+        raise ValueError(f"format {meta.get('format')!r}, expected {CACHE_FORMAT}")
+    if not isinstance(meta.get("parts"), dict):
+        raise ValueError(f"its key parts are {meta.get('parts')!r}, not an object")
+    digest = meta.get("sha256")
+    if not isinstance(digest, str) or SHA256_HEX.fullmatch(digest) is None:
+        raise ValueError(f"sha256 is {digest!r}, not 64 lowercase hex digits")
+    seconds = checked_seconds(meta.get("train_seconds"))
+    created = meta.get("created_at")
+    try:
+        when = datetime.fromisoformat(created) if isinstance(created, str) else None
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None:
+        raise ValueError(f"created_at is {created!r}, not an ISO-8601 time with its zone")
+    return seconds
+
+
+def checked_seconds(value: object) -> float:
+    """``value`` as training seconds: a finite number > 0, else ``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise ValueError(f"train_seconds is {value!r}, not a number")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"train_seconds is {value!r}, not a finite number > 0")
+    return float(value)
+
+
 class CheckpointCache:
     """Trained models stored under a content key in ``root``."""
 
@@ -83,8 +131,14 @@ class CheckpointCache:
             if not self.root.is_dir():
                 self.root.mkdir(parents=True, exist_ok=True)
                 self.root.chmod(FOLDER_MODE)  # not the umask's: a shared cache stays readable
+            mode = self.root.stat().st_mode
         except OSError as error:
             raise UnlearnError(f"cannot create the cache folder {self.root}: {error}") from error
+        if stat.S_IMODE(mode) & stat.S_IWOTH:
+            # no check can tell a forged entry from a real one: say who could have written it
+            log.warning("the cache folder %s is writable by every user, so anyone can change "
+                        "the models and training times it serves; keep it in a folder only "
+                        "you (or your group) can write", self.root)
 
     def paths(self, key: str) -> tuple[Path, Path]:
         return self.root / f"{key}.safetensors", self.root / f"{key}.json"
@@ -114,16 +168,10 @@ class CheckpointCache:
         meta = json.loads(meta_path.read_text())
         if not isinstance(meta, dict):
             raise ValueError(f"its JSON is a {type(meta).__name__}, not an object")
-        if meta.get("format") != CACHE_FORMAT:
-            raise ValueError(f"format {meta.get('format')!r}, expected {CACHE_FORMAT}")
-        if meta.get("parts") != json.loads(json.dumps(parts, default=str)):
+        seconds = check_metadata(meta)
+        if meta["parts"] != json.loads(json.dumps(parts, default=str)):
             raise ValueError("its key parts differ from the request")
-        seconds = meta.get("train_seconds")
-        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
-            raise ValueError(f"train_seconds is {seconds!r}, not a number")
-        if not (math.isfinite(seconds) and seconds >= 0):
-            raise ValueError(f"train_seconds is {seconds!r}, not a finite number >= 0")
-        if _sha256_file(weights) != meta.get("sha256"):
+        if _sha256_file(weights) != meta["sha256"]:
             raise ValueError("the weights' checksum does not match")
         state = load_file(str(weights))
         expected = {k: (tuple(v.shape), v.dtype) for k, v in model.state_dict().items()}
@@ -135,7 +183,7 @@ class CheckpointCache:
         if bad is not None:
             raise ValueError(f"tensor {bad!r} holds non-finite values")
         model.load_state_dict(state, strict=True)
-        return float(seconds)
+        return seconds
 
     @staticmethod
     def _discard(*paths: Path) -> None:
@@ -154,6 +202,7 @@ class CheckpointCache:
         Files are made readable by group and others, so a shared cache serves every user."""
         key = cache_key(parts)
         weights, meta_path = self.paths(key)
+        seconds = checked_seconds(train_seconds)  # first: the reader would reject the entry
         self._discard(weights, meta_path)
         state = {
             k: v.detach().to("cpu").clone().contiguous() for k, v in model.state_dict().items()
@@ -164,8 +213,8 @@ class CheckpointCache:
             "format": CACHE_FORMAT,
             "parts": json.loads(json.dumps(parts, default=str)),
             "sha256": _sha256_file(weights),
-            "train_seconds": train_seconds,
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "train_seconds": seconds,
+            "created_at": _now(),
         }
         with writing(meta_path):
             _atomic_write(meta_path, lambda path: path.write_text(json.dumps(meta, indent=2)))

@@ -241,10 +241,10 @@ def table_tex_text(summary: RunSummary, columns: Sequence[str] | None = None) ->
 
 
 def summary_json_text(summary: RunSummary) -> str:
-    """The summary as JSON (NaN written as null)."""
+    """The summary as JSON (NaN and infinities written as null: JSON has neither)."""
 
     def number(value: float) -> float | None:
-        return None if math.isnan(value) else value
+        return value if math.isfinite(value) else None
 
     methods = {}
     for method in summary.methods:
@@ -252,7 +252,7 @@ def summary_json_text(summary: RunSummary) -> str:
             "seeds": list(method.seeds),
             "hyperparameters": dict(method.hyperparameters),
             "metrics": {
-                name: {"mean": stat.mean, "std": stat.std, "n": stat.n,
+                name: {"mean": number(stat.mean), "std": number(stat.std), "n": stat.n,
                        "ci_low": number(stat.ci_low), "ci_high": number(stat.ci_high)}
                 for name, stat in method.stats.items()
             },

@@ -1,4 +1,4 @@
-"""The writer's lock of a run folder: one ``bench`` process at a time per ``--out``.
+"""The writer's lock of a run folder: one ``bench`` or ``tune`` process at a time per ``--out``.
 
 ``OUT/.lock`` is held with ``fcntl.flock`` (non-blocking) for as long as the run writes; it
 records the holder's pid, host and start time so that a second writer is told who holds it.
@@ -39,7 +39,7 @@ class OutDirLock:
             holder = _read_holder(fd)
             os.close(fd)
             raise UnlearnError(
-                f"{self.path.parent} is being written by another bench process ({holder}); "
+                f"{self.path.parent} is being written by another ftunlearn process ({holder}); "
                 "wait for it to finish, or use another --out"
             ) from None
         except OSError as error:

@@ -41,8 +41,12 @@ def ignored_note(results: Sequence[CellResult]) -> dict[str, str]:
     ignored = getattr(results, "ignored", None)
     if ignored is None:
         return {}
-    return {IGNORED_LABEL: f"{ignored} (rows of earlier inputs or configurations of this "
-                           "folder, kept in results.sqlite)"}
+    note = f"{ignored} (rows of earlier inputs or configurations of this folder, kept in " \
+           "results.sqlite)"
+    damaged = getattr(results, "damaged", 0)
+    if damaged:
+        note += f"; {damaged} damaged row(s) skipped, each named in a warning"
+    return {IGNORED_LABEL: note}
 
 
 def check_not_worse(run_dir: Path, record: dict[str, Any], *, force: bool) -> None:

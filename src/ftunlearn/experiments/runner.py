@@ -168,11 +168,14 @@ def bench(
 
 class RunResults(list[CellResult]):
     """The cells a report shows, with how many stored rows it ``ignored`` (rows of earlier
-    inputs or configurations of the folder) and the ``plan`` digest they answer."""
+    inputs or configurations of the folder), how many were ``damaged`` (skipped by the store)
+    and the ``plan`` digest they answer."""
 
-    def __init__(self, cells: list[CellResult], *, ignored: int = 0, plan: str | None = None):
+    def __init__(self, cells: list[CellResult], *, ignored: int = 0, damaged: int = 0,
+                 plan: str | None = None):
         super().__init__(cells)
         self.ignored = ignored
+        self.damaged = damaged
         self.plan = plan
 
 
@@ -223,9 +226,11 @@ def run_results(out_dir: str | Path) -> RunResults:
     keys = record.get("cells")
     with ResultStore(out / RESULTS_FILENAME, read_only=True) as store:
         stored = store.results(status=None)
+        damaged = len(store.damaged)  # skipped rows, each already warned about by name
     if not isinstance(keys, list):  # a run.json of an ftunlearn before identities: every row
-        return RunResults(stored)
+        return RunResults(stored, damaged=damaged)
     position = {key: index for index, key in enumerate(keys)}
     current = sorted((r for r in stored if r.cell_key in position),
                      key=lambda result: position[result.cell_key])
-    return RunResults(current, ignored=len(stored) - len(current), plan=digest({"cells": keys}))
+    return RunResults(current, ignored=len(stored) - len(current), damaged=damaged,
+                      plan=digest({"cells": keys}))

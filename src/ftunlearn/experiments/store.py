@@ -1,13 +1,15 @@
 """The results store: one SQLite database per benchmark run, one row per (method, seed) cell.
 
 The driver of a run is the only writer. Every write is one transaction in WAL mode, so a process
-killed at any moment leaves each cell either fully written or absent. The schema is documented in
-``docs/results-store.md``.
+killed at any moment leaves each cell either fully written or absent. A row damaged afterwards
+(by hand or by another program) is skipped on every read with a warning naming its cell and the
+defect; it never reaches a report. The schema is documented in ``docs/results-store.md``.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import sqlite3
 from collections.abc import Mapping
@@ -19,6 +21,8 @@ from typing import Any
 
 from ftunlearn.disk import OutOfSpace, writing
 from ftunlearn.errors import UnlearnError
+
+log = logging.getLogger(__name__)
 
 RESULTS_FILENAME = "results.sqlite"
 SCHEMA_VERSION = 1
@@ -170,12 +174,15 @@ class ResultStore:
     With ``create=False`` a missing database is an error instead of a new, empty one. With
     ``read_only=True`` (implies ``create=False``) the file is opened with SQLite's
     ``mode=ro`` and nothing is ever written, so a run on read-only media can be reported.
-    A store with a missing table or a corrupt page raises :class:`UnlearnError`.
+    A store with a missing table or a corrupt page raises :class:`UnlearnError`. A damaged row
+    (see :func:`row_defects`) is skipped by every read with a warning; ``damaged`` lists the rows
+    the latest read skipped, one line each.
     """
 
     def __init__(self, path: str | Path, *, create: bool = True, read_only: bool = False) -> None:
         self.path = _resolve_path(path)
         self.read_only = read_only
+        self.damaged: tuple[str, ...] = ()
         if not self.path.exists():
             if not create or read_only:
                 raise UnlearnError(
@@ -322,31 +329,59 @@ class ResultStore:
             self._conn.execute("ROLLBACK")
 
     def finished_keys(self) -> set[str]:
-        """The keys of the cells that finished successfully (status ``ok``)."""
-        return {
-            row[0] for row in self._conn.execute("SELECT cell_key FROM cells WHERE status = 'ok'")
-        }
+        """The keys of the cells that finished successfully (status ``ok``). A damaged row is not
+        finished, so a resumed bench runs its cell again and the new row replaces it."""
+        return {cell.cell_key for cell in self._read() if cell.status == "ok"}
 
     def results(self, status: str | None = "ok") -> list[CellResult]:
-        """The stored cells with this status (``None``: all), in first-written order."""
+        """The stored cells with this status (``None``: all), in first-written order.
+
+        Damaged rows are left out, each with a warning; when rows are stored and every one of
+        them is damaged, the store is refused with one :class:`UnlearnError`."""
         if status is not None and status not in CELL_STATUSES:
             raise UnlearnError(f"status must be one of {CELL_STATUSES} or None, got {status!r}")
-        where, params = ("WHERE status = ?", (status,)) if status is not None else ("", ())
+        cells = self._read()
+        if self.damaged and not cells:
+            raise UnlearnError(
+                f"{self.path}: every stored row is damaged ({len(self.damaged)} row(s); the "
+                f"first, {self.damaged[0]}); restore it from a copy, or start a new run in "
+                "another --out folder"
+            )
+        return [cell for cell in cells if status is None or cell.status == status]
+
+    def _read(self) -> list[CellResult]:
+        """Every sound row as a cell, in first-written order; the others are logged and listed
+        in ``damaged``."""
         try:
             rows = self._conn.execute(
-                f"SELECT {', '.join(_CELL_COLUMNS)} FROM cells {where} ORDER BY rowid", params
+                f"SELECT rowid, {', '.join(_CELL_COLUMNS)} FROM cells ORDER BY rowid"
             ).fetchall()
-            metrics: dict[str, dict[str, float]] = {}
+            metrics: dict[object, dict[object, object]] = {}
             for key, name, value in self._conn.execute(
                 "SELECT cell_key, name, value FROM metric ORDER BY cell_key, position"
             ):
-                metrics.setdefault(key, {})[name] = math.nan if value is None else value
-            return [_cell_from_row(row, metrics.get(row[0], {})) for row in rows]
-        except (sqlite3.DatabaseError, json.JSONDecodeError, TypeError) as exc:
+                metrics.setdefault(key, {})[name] = value
+        except sqlite3.DatabaseError as exc:
             raise UnlearnError(
                 f"{self.path} is a damaged results store ({type(exc).__name__}: {exc}); "
                 "restore it from a copy, or start a new run in another --out folder"
             ) from exc
+        cells: list[CellResult] = []
+        damaged: list[str] = []
+        for rowid, *row in rows:
+            values = dict(zip(_CELL_COLUMNS, row, strict=True))
+            cell_metrics = metrics.get(values["cell_key"], {})
+            defects = row_defects(values, cell_metrics)
+            if not defects:
+                try:
+                    cells.append(_cell_from_row(values, cell_metrics))
+                    continue
+                except UnlearnError as exc:  # a check CellResult makes that row_defects lacks
+                    defects = [str(exc)]
+            damaged.append(f"{_row_name(rowid, values)}: {'; '.join(defects)}")
+            log.warning("%s: skipped the damaged row of %s", self.path, damaged[-1])
+        self.damaged = tuple(damaged)
+        return cells
 
     def close(self) -> None:
         """Close the database connection (idempotent)."""
@@ -364,8 +399,107 @@ class ResultStore:
         self.close()
 
 
-def _cell_from_row(row: tuple[Any, ...], metrics: dict[str, float]) -> CellResult:
-    values = dict(zip(_CELL_COLUMNS, row, strict=True))
+def _shown(value: object, limit: int = 40) -> str:
+    """``repr(value)``, cut to ``limit`` characters: a warning stays one short line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _row_name(rowid: int, values: Mapping[str, object]) -> str:
+    """``cell 'KEY'``, or the rowid with its method and seed when the key is unusable."""
+    key = values["cell_key"]
+    if isinstance(key, str) and key:
+        return f"cell {key!r}"
+    return (f"the cell with no key at rowid {rowid} (method {_shown(values['method'])}, "
+            f"seed {_shown(values['seed'])})")
+
+
+def _text_defect(name: str, value: object, *, nullable: bool) -> str | None:
+    if value is None:
+        return None if nullable else f"its {name} is NULL"
+    if not isinstance(value, str) or not value:
+        return f"its {name} is {_shown(value)}, not a non-empty text"
+    return None
+
+
+def _json_defect(name: str, value: object) -> str | None:
+    """Why a JSON column is not the JSON object the writer stores, or ``None``."""
+    if not isinstance(value, str):
+        return f"its {name} column is {_shown(value)}, not JSON text"
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not strict JSON")  # the writer never stores NaN
+
+    try:
+        parsed = json.loads(value, parse_constant=refuse)
+    except ValueError as exc:
+        return f"its {name} column is not valid JSON ({exc})"
+    if not isinstance(parsed, dict):
+        kind = {list: "array", str: "string", type(None): "null", bool: "boolean"}.get(
+            type(parsed), "number")
+        return f"its {name} column is a JSON {kind}, not an object"
+    return None
+
+
+def _number_defect(what: str, value: object) -> str | None:
+    """Why a metric value SQLite returned is not a number (NULL is NaN), or ``None``."""
+    if value is None or isinstance(value, int | float):
+        return None
+    if isinstance(value, str):
+        return f"{what} is the text {_shown(value)}, not a number"
+    return f"{what} is the blob {_shown(value)}, not a number"  # SQLite returns nothing else
+
+
+def row_defects(values: Mapping[str, object], metrics: Mapping[object, object]) -> list[str]:
+    """What makes a stored row unusable, one phrase per defect; empty for a sound row.
+
+    ``values`` maps the ``cells`` columns to what SQLite returned, ``metrics`` the row's metric
+    names to their values. The writer never stores any of these, so each means the file was
+    changed afterwards: a key, method or timestamp that is not text, a seed that is not an
+    integer, a status outside ``CELL_STATUSES``, an error that does not match the status, a JSON
+    column that is not a JSON object, seconds that are not a finite number >= 0 and metric
+    values that are not numbers.
+    """
+    defects = [d for d in (
+        _text_defect("cell_key", values["cell_key"], nullable=False),
+        _text_defect("method", values["method"], nullable=False),
+        _text_defect("started_at", values["started_at"], nullable=False),
+        _text_defect("finished_at", values["finished_at"], nullable=False),
+        _text_defect("error", values["error"], nullable=True),
+        _text_defect("git_commit", values["git_commit"], nullable=True),
+        *(_json_defect(name, values[name]) for name in ("config", "hyperparameters", "versions")),
+    ) if d is not None]
+    seed = values["seed"]
+    if not isinstance(seed, int):
+        defects.append(f"its seed is {_shown(seed)}, not an integer")
+    status = values["status"]
+    if status not in CELL_STATUSES:
+        known = ", ".join(repr(s) for s in CELL_STATUSES)
+        defects.append(f"its status is {_shown(status)}, not one of {known}")
+    elif status == "failed" and not values["error"]:
+        defects.append("its status is 'failed' but it has no error message")
+    elif status == "ok" and values["error"] is not None:
+        defects.append("its status is 'ok' but it has an error message")
+    for name in ("unlearn_seconds", "eval_seconds"):
+        seconds = values[name]
+        if seconds is None:
+            continue
+        if not isinstance(seconds, int | float) or not (math.isfinite(seconds) and seconds >= 0):
+            defects.append(f"its {name} is {_shown(seconds)}, not a finite number >= 0")
+    for name, value in metrics.items():
+        if not isinstance(name, str) or not name:
+            defects.append(f"it has a metric named {_shown(name)}")
+            continue
+        defect = _number_defect(f"its metric {name!r}", value)
+        if defect is not None:
+            defects.append(defect)
+    return defects
+
+
+def _cell_from_row(values: Mapping[str, Any], metrics: Mapping[str, Any]) -> CellResult:
+    """A sound row (``row_defects`` found nothing) as a cell; NULL metric values are NaN."""
+    fields = dict(values)
     for field in ("config", "hyperparameters", "versions"):
-        values[field] = json.loads(values[field])
-    return CellResult(metrics=metrics, **values)
+        fields[field] = json.loads(fields[field])
+    numbers = {name: math.nan if value is None else value for name, value in metrics.items()}
+    return CellResult(metrics=numbers, **fields)
