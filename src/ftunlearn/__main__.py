@@ -2,6 +2,10 @@
 
 import sys
 
-from ftunlearn.cli import main
+try:
+    from ftunlearn.cli import main
+except KeyboardInterrupt:  # Ctrl-C while the command is still being imported
+    print("ftunlearn: interrupted", file=sys.stderr)
+    sys.exit(130)
 
 sys.exit(main())

@@ -86,9 +86,12 @@ def load_state(path: str | Path) -> dict[str, torch.Tensor]:
         try:
             state = torch.load(source, map_location="cpu", weights_only=True)
         except Exception as error:  # any unpickling failure is the file's fault
+            # an empty message (torch's on an empty file) has no first line to quote
+            first = next(iter(str(error).splitlines()), "").strip()[:200]
+            reason = f"{type(error).__name__}: {first}" if first else type(error).__name__
             raise UnlearnError(
-                f"{source}: not a weights-only PyTorch checkpoint ({type(error).__name__}: "
-                f"{str(error).splitlines()[0][:200]}); save model.state_dict(), not the model"
+                f"{source}: not a weights-only PyTorch checkpoint ({reason}); save "
+                "model.state_dict(), not the model"
             ) from error
         if isinstance(state, Mapping) and isinstance(state.get("state_dict"), Mapping):
             state = state["state_dict"]
@@ -187,4 +190,7 @@ def _existing(path: str | Path) -> Path:
     source = Path(path)
     if not source.is_file():
         raise UnlearnError(f"no checkpoint file at {source}")
+    if source.stat().st_size == 0:  # a save cut short: say so, not what each reader chokes on
+        raise UnlearnError(f"{source} is empty (0 bytes); save the weights again "
+                           "(ftunlearn.save or torch.save(model.state_dict(), path))")
     return source

@@ -28,6 +28,9 @@ from ftunlearn.cli_options import (
 from ftunlearn.disk import OutOfSpace, causes, out_of_space
 from ftunlearn.errors import UnlearnError
 
+INTERRUPTED = 130
+"""The exit status after Ctrl-C (128 + SIGINT, as shells report it)."""
+
 
 class _Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one line, ``PROG: error: MESSAGE`` (no usage block),
@@ -181,7 +184,8 @@ def _add_report_parser(subparsers: argparse._SubParsersAction) -> None:
                        "compare several runs",
         description="Summarise OUT/results.sqlite of a `bench` run (mean, 95 % t-interval "
                     "over seeds). With several runs and --out, put them side by side "
-                    "(a table per metric, a column per run, Avg Gap against RTE).",
+                    "(OUT/comparison.md, comparison.html, comparison.csv: a table per metric, "
+                    "a column per run, and Avg Gap against RTE).",
     )
     parser.add_argument("run_dir", type=Path, nargs="+", help="the --out folder(s) of bench runs")
     parser.add_argument("--out", type=Path, help="folder of the comparison (several runs)")
@@ -218,6 +222,8 @@ def _run_report(args: argparse.Namespace) -> int:
     if results.ignored:
         print(f"report: left out {results.ignored} stored row(s) of earlier inputs or "
               "configurations")
+    if getattr(results, "damaged", 0):
+        print(f"report: skipped {results.damaged} damaged stored row(s), named above")
     return 0
 
 
@@ -229,7 +235,8 @@ def _run_compare(args: argparse.Namespace) -> int:
     labels = [x.strip() for x in args.labels.split(",")] if args.labels else None
     paths = compare_runs(args.run_dir, args.out, labels=labels,
                          allow_different_golden=args.allow_different_golden)
-    print(f"comparison: {paths.markdown}  {paths.csv}  " + "  ".join(map(str, paths.figures)))
+    print(f"comparison: {paths.markdown}  {paths.html}  {paths.csv}  "
+          + "  ".join(map(str, paths.figures)))
     return 0
 
 
@@ -339,6 +346,16 @@ def _import_user_modules(names: Sequence[str]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The ``ftunlearn`` console entry point: the command's exit status; an interrupt at any
+    moment, the first seconds of imports and parsing included, is one line and status 130."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("ftunlearn: interrupted", file=sys.stderr)
+        return INTERRUPTED
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args = _parse(parser, argv)
@@ -358,9 +375,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         one_line = " ".join(message.split())
         print(f"ftunlearn {args.command}: error: {one_line}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("ftunlearn: interrupted", file=sys.stderr)
-        return 130
 
 
 if __name__ == "__main__":

@@ -15,27 +15,41 @@ from pathlib import Path
 from typing import Any
 
 from ftunlearn.errors import UnlearnError
+from ftunlearn.params import SEED_LIMIT
 
 # A factory spec is code: `--dataset os:system --data-dir CMD` would run a shell command.
 RUNS_CODE = "a module:factory spec imports and runs that code"
 
 
-def bounded(kind: type, low: float, strict: bool) -> Callable[[str], Any]:
+def bounded(kind: type, low: float | None, strict: bool, high: float | None = None
+            ) -> Callable[[str], Any]:
     """An argparse ``type`` reading ``kind`` and refusing values below ``low`` (or equal to it
-    when ``strict``), and non-finite ones."""
+    when ``strict``; ``None``: no lower bound), above ``high`` when given, and non-finite ones."""
     relation = ">" if strict else ">="
+    wanted = " and ".join(
+        ([f"{relation} {_number(low)}"] if low is not None else [])
+        + ([f"<= {_number(high)}"] if high is not None else []))
 
     def convert(text: str) -> Any:
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {kind.__name__}, got {text!r}") from None
-        if not math.isfinite(value) or value < low or (strict and value == low):
-            raise argparse.ArgumentTypeError(f"must be {relation} {low:g}, got {text!r}")
+            raise argparse.ArgumentTypeError(
+                f"expected {kind.__name__}{' ' + wanted if wanted else ''}, got {text!r}"
+            ) from None
+        if (not math.isfinite(value) or (low is not None and (
+                value < low or (strict and value == low)))
+                or (high is not None and value > high)):
+            raise argparse.ArgumentTypeError(f"must be {wanted or 'finite'}, got {text!r}")
         return value
 
     convert.__name__ = kind.__name__
     return convert
+
+
+def _number(value: float) -> str:
+    """A bound in words: whole ones in full (1000000, not 1e+06)."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 def add_run_inputs(parser: argparse.ArgumentParser, *, methods_help: str,
@@ -134,3 +148,7 @@ def check_writable_folder(path: Path, flag: str) -> None:
     if not os.access(existing, os.W_OK | os.X_OK):
         raise UnlearnError(f"{flag} {path}: {existing} is not writable; give a folder you may "
                            "write to")
+
+
+SEED_TYPE = bounded(int, 0, strict=False, high=SEED_LIMIT - 1)
+"""The argparse ``type`` of every ``--seed``: a whole number the generators take."""

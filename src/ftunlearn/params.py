@@ -49,14 +49,21 @@ class Range:
         low = ("(", self.gt) if self.gt is not None else ("[", self.ge)
         high = (self.lt, ")") if self.lt is not None else (self.le, "]")
         if low[1] is not None and high[0] is not None:
-            return f"in {low[0]}{low[1]:g}, {high[0]:g}{high[1]}"
-        bounds = [f"{op} {bound:g}" for op, bound in
+            return f"in {low[0]}{_number(low[1])}, {_number(high[0])}{high[1]}"
+        bounds = [f"{op} {_number(bound)}" for op, bound in
                   ((">", self.gt), (">=", self.ge), ("<", self.lt), ("<=", self.le))
                   if bound is not None]
         return " and ".join(bounds)
 
 
 _ANY_NUMBER = Range(finite=True)
+
+
+def _number(bound: float) -> str:
+    """A bound in words: whole ones in full (2147483648, not 2.14748e+09)."""
+    if math.isfinite(bound) and float(bound).is_integer() and abs(bound) < 1e16:
+        return str(int(bound))
+    return f"{bound:g}"
 
 
 class _Refused(Exception):
@@ -207,7 +214,10 @@ def _scalar(base: Any, value: Any, text: bool) -> Any:
         if base is bool and word.lower() in ("true", "false"):
             return word.lower() == "true"
         if base is int and _WHOLE.fullmatch(word):
-            return int(word)
+            try:
+                return int(word)
+            except ValueError:  # over Python's 4300-digit limit for reading an int
+                raise _Refused from None
         if base is float:
             try:
                 return float(word)
@@ -249,7 +259,10 @@ def describe(hint: Any) -> str:
     if origin is typing.Literal:
         return "one of " + ", ".join(repr(c) for c in typing.get_args(base))
     if origin is tuple:
-        return f"a comma-separated list of {describe(typing.get_args(base)[0])}"
+        item = typing.get_args(base)[0]
+        # "a list of in [0, 5)" would not read: a bounded item gets "each"
+        joint = ", each" if _split(item)[2] else " of"
+        return f"a comma-separated list{joint} {describe(item)}"
     if isinstance(base, type) and issubclass(base, Params):
         return f"a table of {base.owner or base.__name__} keys"
     names = {bool: "true or false", int: "a whole number", float: "a finite number",
@@ -266,3 +279,25 @@ Positive = Annotated[float, Range(gt=0)]
 NonNegative = Annotated[float, Range(ge=0)]
 Fraction = Annotated[float, Range(gt=0, le=1)]
 """A share in (0, 1]."""
+
+SEED_LIMIT = 2**31
+"""A seed the user chooses is a whole number in ``[0, SEED_LIMIT)``: room below
+:data:`GENERATOR_SEED_LIMIT` for the offsets that derived seeds add (the audit's 10000 + j)."""
+GENERATOR_SEED_LIMIT = 2**32
+"""The bound every generator in use takes (scikit-learn's and numpy's legacy ones stop at
+2**32 - 1): what a function that may get a derived seed, such as ``unlearn``, accepts."""
+Seed = Annotated[int, Range(ge=0, lt=SEED_LIMIT)]
+
+
+def check_seed(seed: object, name: str = "seed", limit: int = SEED_LIMIT) -> int:
+    """``seed`` as an ``int`` when it is a whole number in ``[0, limit)``, else an
+    ``UnlearnError`` naming ``name`` (``bool`` is not a seed; numpy integers are)."""
+    bound = f"a non-negative integer below {limit} (2**{limit.bit_length() - 1})"
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise UnlearnError(f"{name} must be {bound}, got {seed!r} ({type(seed).__name__})")
+    value = int(seed)
+    if not 0 <= value < limit:
+        # str() of a 4300+ digit int raises, so a huge one is shown by its size
+        shown = str(value) if abs(value) < 10**30 else f"a {value.bit_length()}-bit number"
+        raise UnlearnError(f"{name} must be {bound}, got {shown}")
+    return value

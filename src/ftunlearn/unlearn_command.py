@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from ftunlearn.cli_options import RUNS_CODE
+from ftunlearn.cli_options import RUNS_CODE, SEED_TYPE
 from ftunlearn.unlearn_outputs import MODEL_FILENAME, indices_sha256
 
 
@@ -51,7 +51,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--golden", help="'retrain' (retrain on D_r with the recipe) or a "
                                          "weights file of your own retrained model")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the split and the method")
+    parser.add_argument("--seed", type=SEED_TYPE, default=0,
+                        help="seed of the split and the method")
     parser.add_argument("--out", required=True, type=Path, help="output folder")
     parser.add_argument("--force", action="store_true",
                         help="overwrite the model.safetensors an earlier run left in --out")

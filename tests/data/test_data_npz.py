@@ -89,7 +89,7 @@ def test_grey_images_get_a_channel_and_names_come_from_the_file(tmp_path: Path) 
         x_train=x,
         y_train=np.array([0, 3]),
         x_test=x,
-        y_test=np.array([1, 2]),
+        y_test=np.array([3, 0]),
         class_names=np.array(["a", "b", "c", "d", "e"]),
     )
     data = load_dataset("npz", path)

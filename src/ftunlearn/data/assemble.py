@@ -95,6 +95,20 @@ def _checked(split: RawSplit, num_classes: int) -> np.ndarray:
     return y
 
 
+def check_test_classes_trained(y_train: np.ndarray, y_test: np.ndarray, source: str) -> None:
+    """Refuse test labels no training sample has: no model can learn such a class, so TA and
+    every metric on it would read 0 without saying why."""
+    unseen = np.setdiff1d(y_test, y_train)
+    if unseen.size:
+        shown = ", ".join(str(int(c)) for c in unseen[:10]) + (" ..." if unseen.size > 10 else "")
+        count = int(np.isin(y_test, unseen).sum())
+        raise UnlearnError(
+            f"the test labels {shown} in {source} ({count} of {y_test.size} test samples) never "
+            "occur in the training labels; a model cannot learn a class it never sees: drop "
+            "those test samples or add training samples of those classes"
+        )
+
+
 def assemble_dataset(
     *,
     name: str,

@@ -10,7 +10,9 @@ Required arrays: ``x_train``, ``y_train``, ``x_test``, ``y_test``. Samples may b
 
 Labels are whole numbers ``0 .. K-1`` of shape ``(n,)`` or ``(n, 1)``; K is the largest label
 plus one (refused when that leaves most classes empty: see ``assemble.class_count``), or the
-length of an optional ``class_names`` entry. Normalisation statistics are
+length of an optional ``class_names`` entry. Every test label must occur in the training
+labels (a class no model can learn, as from 1-based test labels, would read as TA 0), with or
+without ``class_names``. Normalisation statistics are
 computed from the training set: per channel for images, per feature for flat data (a constant
 channel or feature gets std 1). The file is read with ``allow_pickle=False``.
 """
@@ -22,7 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ftunlearn.data.assemble import RawSplit, assemble_dataset, class_count, integer_labels
+from ftunlearn.data.assemble import (
+    RawSplit,
+    assemble_dataset,
+    check_test_classes_trained,
+    class_count,
+    integer_labels,
+)
 from ftunlearn.data.dataset import Dataset
 from ftunlearn.data.normalisation import Normalisation
 from ftunlearn.data.registry import register_dataset
@@ -127,6 +135,7 @@ def load_npz(data_dir: Path | None) -> Dataset:
     if splits[0].y.size == 0:
         raise UnlearnError(f"{path}: x_train and y_train are empty; they need at least one sample")
     class_names = _class_names(content, [split.y for split in splits], path)
+    check_test_classes_trained(splits[0].y, splits[1].y, splits[1].source)
     return assemble_dataset(
         name="npz",
         train=splits[0],

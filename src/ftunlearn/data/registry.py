@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,6 @@ from ftunlearn.registry import Registry, import_callable
 
 DatasetLoader = Callable[[Path | None], Dataset]
 """Loads a dataset from an optional data directory (or file, for ``npz``)."""
-
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,12 @@ def load_dataset(name: str, data_dir: str | Path | None = None) -> Dataset:
     falls back to the Debian package's folder. Names are case-insensitive and ``_`` may stand
     for ``-``. Nothing is cached on disk.
     """
+    if not isinstance(name, str):
+        raise TypeError(f"load_dataset: name must be a dataset name such as 'digits' (see "
+                        f"ftunlearn.available_datasets()), got {type(name).__name__}")
+    if data_dir is not None and not isinstance(data_dir, str | os.PathLike):
+        raise TypeError(f"load_dataset: data_dir must be a path or None, got "
+                        f"{type(data_dir).__name__}")
     if ":" in name:
         return load_dataset_factory(name.strip(), data_dir)
     return DATASETS.get(name).load(as_path(data_dir))
@@ -67,6 +73,7 @@ def load_dataset_factory(path: str, data_dir: str | Path | None = None) -> Datas
     """
     from torch.utils.data import TensorDataset
 
+    from ftunlearn.data.assemble import check_test_classes_trained
     from ftunlearn.data.dataset import content_fingerprint
     from ftunlearn.data.sources import as_source, is_streamed
 
@@ -93,5 +100,8 @@ def load_dataset_factory(path: str, data_dir: str | Path | None = None) -> Datas
     if classes < largest:
         raise UnlearnError(f"dataset factory {path}: labels go up to {largest - 1} but "
                            f"num_classes is {classes}")
+    if len(made) == 2:  # a given num_classes declares the classes, as npz's class_names do
+        check_test_classes_trained(y_train.cpu().numpy(), y_test.cpu().numpy(),
+                                   f"dataset factory {path}")
     return Dataset(path, x_train, y_train, x_test, y_test, classes, tuple(x_train.shape[1:]),
                    content_fingerprint(x_train, y_train, x_test, y_test, extra=path))

@@ -28,6 +28,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 from torch.utils.data import Sampler as _Sampler
 
+from ftunlearn.data.tensors import refuse_bad_labels, refuse_meta, refuse_non_finite
 from ftunlearn.errors import UnlearnError
 from ftunlearn.training import Batch, to_device
 
@@ -76,7 +77,16 @@ def checked_batch(x: Any, y: Any, role: str, dtype: torch.dtype, classes: int | 
                   ) -> tuple[torch.Tensor, torch.Tensor]:
     """Tensors ``(x, y)`` with real inputs cast to ``dtype`` and 1-d integer labels in
     ``[0, classes)``, or an error."""
-    x, y = torch.as_tensor(x), torch.as_tensor(y)
+    if y is None or (isinstance(y, list | tuple) and any(v is None for v in y)):
+        raise UnlearnError(f"{role}: a batch's labels are None; each sample needs an integer "
+                           "class label")
+    try:
+        x, y = torch.as_tensor(x), torch.as_tensor(y)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise UnlearnError(f"{role}: a batch's inputs and labels must be tensors or numeric "
+                           f"arrays ({error})") from error
+    # first: every later check reads values, which a meta tensor does not have
+    refuse_meta((f"{role} x", x), (f"{role} y", y))
     if x.dtype == torch.bool or x.is_complex():
         raise UnlearnError(f"{role}: inputs hold {x.dtype} values; give real-valued samples")
     if y.dim() == 0:
@@ -87,10 +97,8 @@ def checked_batch(x: Any, y: Any, role: str, dtype: torch.dtype, classes: int | 
     if x.dim() == 0 or x.shape[0] != y.shape[0]:
         raise UnlearnError(f"{role}: a batch has inputs of shape {tuple(x.shape)} but "
                            f"{y.shape[0]} labels")
-    if y.numel() and (int(y.min()) < 0 or (classes is not None and int(y.max()) >= classes)):
-        bad = int(y.min()) if int(y.min()) < 0 else int(y.max())
-        raise UnlearnError(f"{role}: label {bad} is not a class index 0..{(classes or 0) - 1} "
-                           "(the model's output width, or num_classes)")
+    refuse_bad_labels(y, role, classes)
+    refuse_non_finite(x, f"{role} x")
     return x.to(dtype), y.long()
 
 
@@ -184,9 +192,10 @@ class DatasetSource(DataSource):
         # near-equal cuts (sizes differ by at most one) avoid a tiny, noisy last batch
         pieces = order.tensor_split(count) if near_equal else order.split(batch_size)
         for piece in pieces:
-            pairs = [pair_of(self.dataset[int(i)], self.hook, self.role) for i in piece]
-            yield (torch.stack([torch.as_tensor(x) for x, _ in pairs]),
-                   torch.as_tensor([int(y) for _, y in pairs]))
+            items = [(int(i), *pair_of(self.dataset[int(i)], self.hook, self.role))
+                     for i in piece]
+            yield (_stacked([(i, x) for i, x, _ in items], self.role),
+                   torch.as_tensor([_label(y, i, self.role) for i, _, y in items]))
 
     def pair(self, raw: Any) -> tuple[Any, Any]:
         return raw  # items were paired one by one
@@ -215,7 +224,73 @@ class LoaderSource(DataSource):
 
     def raw_batches(self, batch_size: int, *, shuffle: bool, seed: int | None,
                     near_equal: bool = False) -> Iterator[Any]:
-        yield from self.loader
+        batches = iter(self.loader)
+        while True:
+            try:  # only the loader's own step: errors thrown in at the yield are not ours
+                raw = next(batches)
+            except StopIteration:
+                return
+            except (RuntimeError, TypeError) as error:
+                wrapped = _collate_error(error, self.role)
+                if wrapped is None:
+                    raise
+                raise wrapped from error
+            yield raw
+
+
+COLLATE_FAILURES = (
+    ("stack expects each tensor to be equal size", "cannot batch samples of different shapes; "
+     "give every sample one shape, or a collate_fn that pads them"),
+    ("default_collate: batch must contain", "cannot batch an item holding None or another "
+     "non-numeric value (a label that is None?); give integer labels and tensor inputs"),
+)
+"""``(phrase, advice)``: torch collate messages that mean the user's items, not a bug."""
+
+
+def _collate_error(error: BaseException, role: str) -> UnlearnError | None:
+    """An ``UnlearnError`` for a DataLoader's collate failure on the user's items, else None."""
+    text = str(error)
+    for phrase, advice in COLLATE_FAILURES:
+        if phrase in text:
+            # a worker's error carries its traceback: quote only torch's own line
+            line = next(part.strip() for part in text.splitlines() if phrase in part)
+            return UnlearnError(f"{role}: the DataLoader {advice} ({line})")
+    return None
+
+
+def _stacked(items: list[tuple[int, Any]], role: str) -> torch.Tensor:
+    """The items' inputs as one batch tensor, refusing inputs of different shapes by index."""
+    tensors = []
+    for index, x in items:
+        try:
+            tensors.append(torch.as_tensor(x))
+        except (TypeError, ValueError, RuntimeError) as error:
+            raise UnlearnError(f"{role}: item {index}'s input is not a tensor or numeric array "
+                               f"({error})") from error
+    first_index, first = items[0][0], tensors[0]
+    for (index, _), tensor in zip(items, tensors, strict=True):
+        if tensor.shape != first.shape:
+            raise UnlearnError(f"{role}: samples differ in shape: item {first_index} is "
+                               f"{tuple(first.shape)} but item {index} is {tuple(tensor.shape)}; "
+                               "give every sample one shape (resize or pad them)")
+    return torch.stack(tensors)
+
+
+def _label(y: Any, index: int, role: str) -> int:
+    """Item ``index``'s label as an ``int``, refusing None, text and fractional numbers."""
+    if y is None or isinstance(y, str | bytes):
+        raise UnlearnError(f"{role}: item {index} has label {y!r}; each sample needs an integer "
+                           "class label")
+    try:
+        value = int(y)
+        whole = float(y) == value
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise UnlearnError(f"{role}: item {index} has label {y!r}, not an integer class label "
+                           f"({error})") from error
+    if not whole:
+        raise UnlearnError(f"{role}: item {index} has label {y!r}; labels are integer class "
+                           "indices")
+    return value
 
 
 def as_source(data: Any, role: str, hook: BatchHook | None = None) -> DataSource:

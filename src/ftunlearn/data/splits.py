@@ -10,6 +10,7 @@ import torch
 from ftunlearn.data.dataset import Dataset, content_fingerprint
 from ftunlearn.data.forget_specs import ClassSpec, parse_forget_spec
 from ftunlearn.errors import UnlearnError
+from ftunlearn.params import check_seed
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,9 +78,13 @@ def make_split(dataset: Dataset, spec: str, seed: int = 0) -> Split:
     malformed spec, a fraction out of range, an unknown class, an index out of range, a
     duplicate index, an empty forget set or one that is the whole training set.
     """
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise UnlearnError(f"the split seed must be a non-negative integer, not {seed!r}")
-    seed = int(seed)
+    if not isinstance(dataset, Dataset):
+        raise TypeError(f"make_split: dataset must be an ftunlearn Dataset (from "
+                        f"ftunlearn.load_dataset), got {type(dataset).__name__}")
+    if not isinstance(spec, str):
+        raise TypeError(f"make_split: spec must be a forget spec text such as 'random:0.1' or "
+                        f"'class:3', got {type(spec).__name__}")
+    seed = check_seed(seed, "the split seed")
     parsed = parse_forget_spec(spec)
     canonical = parsed.canonical()
     labels = dataset.y_train.cpu().numpy()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ftunlearn.cli_options import add_machine_options, add_run_inputs, bounded
+from ftunlearn.cli_options import SEED_TYPE, add_machine_options, add_run_inputs, bounded
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -34,7 +34,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--examples", type=bounded(int, 1, strict=False), default=500,
                         metavar="N", help="audited forget examples: all of D_f up to N "
                         "(default 500), else a seeded stratified subsample")
-    parser.add_argument("--seed", type=bounded(int, 0, strict=False), default=0,
+    parser.add_argument("--seed", type=SEED_TYPE, default=0,
                         help="split and subsample seed (default 0)")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     add_machine_options(parser, progress_help="no progress bars")

@@ -14,14 +14,16 @@ from ftunlearn.errors import UnlearnError
 from ftunlearn.experiments.pseudo import PSEUDO_METHODS
 from ftunlearn.methods.base import METHODS
 from ftunlearn.metrics.registry import NonMembers
-from ftunlearn.params import Params, Range
+from ftunlearn.params import Params, Range, Seed
 from ftunlearn.training import Recipe
+
+MAX_SEED_COUNT = 10_000
+"""The most seeds a count may ask for (``--seeds N``): beyond it a typo, not a benchmark."""
 
 
 def all_methods() -> tuple[str, ...]:
     """Every registered method, in registry order (what ``--methods all`` means)."""
     return METHODS.names()
-
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,7 @@ class BenchConfig(Params):
     model: str = "mlp"
     forget: str = "random:0.1"
     methods: tuple[str, ...] = field(default_factory=all_methods)
-    seeds: tuple[int, ...] = (0, 1, 2)
+    seeds: tuple[Seed, ...] = (0, 1, 2)
     recipe: Recipe = field(default_factory=Recipe)
     hyperparameters: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     data_dir: str | None = None
@@ -129,10 +131,15 @@ def parse_seeds(value: Any) -> Any:
     is left to :meth:`BenchConfig.from_values`, which reads it by the field's hint."""
     count = value.strip() if isinstance(value, str) and "," not in value else value
     if isinstance(count, str) and count.lstrip("+-").isdigit():
-        count = int(count)
+        # a count's digits are bounded before int() reads them (it refuses 4300+ digits)
+        digits = count.lstrip("+-")
+        count = int(count) if len(digits) <= len(str(MAX_SEED_COUNT)) else MAX_SEED_COUNT + 1
+        if count > MAX_SEED_COUNT:
+            raise UnlearnError(f"the number of seeds must be 1..{MAX_SEED_COUNT}, got {value} "
+                               "(a count N means seeds 0..N-1; one seed S is the list S,)")
     if isinstance(count, int) and not isinstance(count, bool):
-        if count < 1:
-            raise UnlearnError(f"the number of seeds must be >= 1, got {count}")
+        if not 1 <= count <= MAX_SEED_COUNT:
+            raise UnlearnError(f"the number of seeds must be 1..{MAX_SEED_COUNT}, got {count}")
         return tuple(range(count))
     return value
 
@@ -168,11 +175,33 @@ def load_toml(path: str | Path) -> dict[str, Any]:
     ``[hyperparameters.METHOD]``."""
     try:
         with Path(path).open("rb") as handle:
-            return tomllib.load(handle)
+            values = tomllib.load(handle)
     except FileNotFoundError:
         raise UnlearnError(f"config file {path} does not exist") from None
+    except IsADirectoryError:
+        raise UnlearnError(f"config file {path} is a folder; give a .toml file") from None
     except tomllib.TOMLDecodeError as error:
         raise UnlearnError(f"config file {path} is not valid TOML: {error}") from error
+    except UnicodeDecodeError as error:  # tomllib decodes the bytes itself, outside its errors
+        raise UnlearnError(f"config file {path} is not UTF-8 text (byte "
+                           f"0x{error.object[error.start]:02x} at offset {error.start}); save "
+                           "it as UTF-8") from None
+    _check_tables(values, path)
+    return values
+
+
+def _check_tables(values: Mapping[str, Any], path: str | Path) -> None:
+    """Refuse ``recipe``, ``tuning`` or ``hyperparameters`` (and each method's entry) that are
+    not tables, naming the file and the key; their contents are checked by the field hints."""
+    for key in ("recipe", "tuning", "hyperparameters"):
+        if key in values and not isinstance(values[key], Mapping):
+            raise UnlearnError(f"config file {path}: {key} must be a table ([{key}] with "
+                               f"KEY = VALUE lines), got {values[key]!r}")
+    for method, table in values.get("hyperparameters", {}).items():
+        if not isinstance(table, Mapping):
+            raise UnlearnError(f"config file {path}: hyperparameters.{method} must be a table "
+                               f"([hyperparameters.{method}] with KEY = VALUE lines), got "
+                               f"{table!r}")
 
 
 def config_from_mapping(values: Mapping[str, Any]) -> BenchConfig:

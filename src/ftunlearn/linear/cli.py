@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ftunlearn.cli_options import bounded
 from ftunlearn.errors import UnlearnError
 from ftunlearn.linear.experiments import (
     DEFAULT_SWEEP,
@@ -23,6 +24,7 @@ from ftunlearn.linear.experiments import (
 from ftunlearn.linear.models import DR_TARGETS, MASK_RULES, MethodSpec
 from ftunlearn.linear.real import FEATURE_MAPS, FORGET_KINDS, RealFeatureSpec
 from ftunlearn.linear.scenarios import SyntheticSpec
+from ftunlearn.params import SEED_LIMIT
 from ftunlearn.values import parse_scalar
 
 DEFAULT_OUT = "runs/theory"
@@ -39,6 +41,16 @@ REAL_ONLY = (
 )
 SHARED_SCENARIO = ("n_f", "n_r", "n_test", "interpolate")
 METHOD_FIELDS = tuple(f.name for f in dataclasses.fields(MethodSpec))
+MAX_DIMENSION = 100_000
+"""The most features one block (d_f, d_r, d_lap, d_extra) or feature map may have."""
+MAX_SAMPLES = 1_000_000
+"""The most samples n_f, n_r or n_test may ask for."""
+MAX_ENTRIES = 2**26
+"""The most float64 entries a trial's drawn sets may hold, (n_r + n_f + 2 n_test) x d: 512 MiB,
+refused before anything is drawn (the built-in experiments stay under 2.1 million)."""
+# upper bounds only: a value too low gets the scenario's own message, naming the field
+DIMENSION = bounded(int, None, strict=False, high=MAX_DIMENSION)
+SAMPLES = bounded(int, None, strict=False, high=MAX_SAMPLES)
 
 EPILOG = """\
 experiments:
@@ -114,16 +126,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         ),
     )
     parser.add_argument("--trials", type=int, help="seeded trials per swept value")
-    parser.add_argument("--seed", type=int, help="base seed (trial t uses seed [SEED, t])")
+    parser.add_argument("--seed", type=bounded(int, None, strict=False, high=SEED_LIMIT - 1),
+                        help="base seed (trial t uses seed [SEED, t])")
     parser.add_argument(
         "--out", default=DEFAULT_OUT, help=f"output folder (default: {DEFAULT_OUT})"
     )
 
     synthetic = parser.add_argument_group("synthetic scenario (docs/theory.md's generator)")
-    synthetic.add_argument("--d-f", type=int, help="features used only by D_f (|F|)")
-    synthetic.add_argument("--d-r", type=int, help="features used only by D_r (|R|)")
-    synthetic.add_argument("--d-lap", type=int, help="features used by both (|O|)")
-    synthetic.add_argument("--d-extra", type=int, help="features used by neither (|Z|)")
+    synthetic.add_argument("--d-f", type=DIMENSION, help="features used only by D_f (|F|)")
+    synthetic.add_argument("--d-r", type=DIMENSION, help="features used only by D_r (|R|)")
+    synthetic.add_argument("--d-lap", type=DIMENSION, help="features used by both (|O|)")
+    synthetic.add_argument("--d-extra", type=DIMENSION, help="features used by neither (|Z|)")
     synthetic.add_argument("--sigma", type=float, help="label noise std σ")
     synthetic.add_argument(
         "--w-star",
@@ -133,9 +146,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
     shared = parser.add_argument_group("both scenario kinds")
-    shared.add_argument("--n-f", type=int, help="forgetting-set size n_f")
-    shared.add_argument("--n-r", type=int, help="remaining-set size n_r")
-    shared.add_argument("--n-test", type=int, help="test samples per distribution")
+    shared.add_argument("--n-f", type=SAMPLES, help="forgetting-set size n_f")
+    shared.add_argument("--n-r", type=SAMPLES, help="remaining-set size n_r")
+    shared.add_argument("--n-test", type=SAMPLES, help="test samples per distribution")
     shared.add_argument(
         "--no-interpolate",
         dest="interpolate",
@@ -148,7 +161,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     real.add_argument("--dataset", help="dataset name for ftunlearn.data (digits, fashion-mnist)")
     real.add_argument("--data-dir", help="folder holding the dataset files")
     real.add_argument("--features", choices=FEATURE_MAPS, help="pixels or random features")
-    real.add_argument("--n-features", type=int, help="number of random features")
+    real.add_argument("--n-features", type=DIMENSION, help="number of random features")
     real.add_argument("--forget", choices=FORGET_KINDS, help="forget one class or a random subset")
     real.add_argument("--forget-class", type=int, help="the class to forget")
     real.add_argument(
@@ -281,6 +294,26 @@ def selected_experiments(args: argparse.Namespace) -> list[Experiment]:
     return [configure(EXPERIMENTS[name], args) for name in names]
 
 
+def check_size(experiment: Experiment) -> None:
+    """Validate every swept configuration and refuse one whose drawn sets would exceed
+    :data:`MAX_ENTRIES`, before anything is allocated (a sweep value is not bounded by the
+    options' own limits)."""
+    for scenario, _ in experiment.points():
+        rows = scenario.n_r + scenario.n_f + 2 * scenario.n_test
+        if isinstance(scenario, SyntheticSpec):
+            d, what = scenario.d, "d"
+        elif scenario.features != "pixels":
+            d, what = scenario.n_features, "n_features"
+        else:
+            continue  # the images' own pixels: bounded by the dataset
+        if rows * d > MAX_ENTRIES:
+            raise UnlearnError(
+                f"experiment {experiment.name!r}: (n_r + n_f + 2 n_test) x {what} is {rows} x "
+                f"{d} = {rows * d} entries per trial, over the lab's bound of {MAX_ENTRIES} "
+                f"({MAX_ENTRIES * 8 // 2**20} MiB of float64); use fewer features or samples"
+            )
+
+
 def write_outputs(
     rows: list[Row], experiments: Sequence[Experiment], out_dir: Path, plots: bool
 ) -> list[Path]:
@@ -312,7 +345,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     experiments = selected_experiments(args)
     for experiment in experiments:
-        experiment.points()  # validates every swept configuration before any work
+        check_size(experiment)  # validates every swept configuration before any work
     if args.blas_threads < 1:
         raise UnlearnError(f"--blas-threads must be >= 1, got {args.blas_threads}")
     out_dir = prepare_output(Path(args.out))

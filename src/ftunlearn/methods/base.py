@@ -27,7 +27,7 @@ from ftunlearn.methods.context import Context
 from ftunlearn.methods.overlap import check_disjoint, shared_samples  # noqa: F401 (public here)
 from ftunlearn.methods.samples import Samples, as_samples
 from ftunlearn.models.checks import check_model
-from ftunlearn.params import Params
+from ftunlearn.params import GENERATOR_SEED_LIMIT, Params, check_seed
 from ftunlearn.registry import Registry
 from ftunlearn.training import Recipe, resolve_device
 
@@ -182,6 +182,7 @@ def unlearn(
     (validation and copying excluded).
     """
     config = make_config(method, hyperparameters)
+    seed = check_seed(seed, "unlearn: seed", GENERATOR_SEED_LIMIT)  # not torch's own error
     if not isinstance(model, nn.Module):
         raise UnlearnError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if recipe is None and method_class(method).needs_recipe:

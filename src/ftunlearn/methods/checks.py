@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ftunlearn.data.tensors import refuse_meta, refuse_non_finite
 from ftunlearn.errors import UnlearnError
 
 
@@ -23,12 +24,8 @@ def checked_features(x: torch.Tensor, role: str, dtype: torch.dtype) -> torch.Te
     if x.dim() < 2:
         raise UnlearnError(f"{role} x has shape {tuple(x.shape)}; give one row per sample, "
                            "shape (n, features...)")
-    if x.is_floating_point():
-        bad = int((~torch.isfinite(x)).sum())
-        if bad:
-            nan = int(torch.isnan(x).sum())
-            raise UnlearnError(f"{role} x holds {nan} NaN and {bad - nan} infinite value(s); "
-                               "clean or impute the data first")
+    refuse_meta((f"{role} x", x))
+    refuse_non_finite(x, f"{role} x")
     return x.to(dtype)
 
 
@@ -37,6 +34,7 @@ def checked_labels(y: torch.Tensor, role: str) -> torch.Tensor:
     if y.dtype == torch.bool or y.is_floating_point() or y.is_complex() or y.dim() != 1:
         raise UnlearnError(f"{role}: y must be a 1-d tensor of integer class labels, got "
                            f"{y.dtype} of shape {tuple(y.shape)}")
+    refuse_meta((f"{role} y", y))
     y = y.long()
     if y.numel() and int(y.min()) < 0:
         raise UnlearnError(f"{role}: y holds the negative label {int(y.min())}; labels are "

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import TensorDataset
 
+from ftunlearn.data.tensors import refuse_meta
 from ftunlearn.errors import UnlearnError
 from ftunlearn.methods.checks import check_same_device, checked_features, checked_labels
 
@@ -38,6 +39,9 @@ def as_samples(data: Samples | TensorDataset | tuple[torch.Tensor, torch.Tensor]
             raise UnlearnError(f"{role} TensorDataset needs (x, y) tensors")
         samples = Samples(data.tensors[0], data.tensors[1])
     elif isinstance(data, tuple | list) and len(data) == 2:
+        if data[1] is None:
+            raise UnlearnError(f"{role}: the labels y are None; give one integer class label "
+                               "per sample")
         try:
             samples = Samples(torch.as_tensor(data[0]), torch.as_tensor(data[1]))
         except (TypeError, ValueError, RuntimeError) as error:
@@ -45,6 +49,11 @@ def as_samples(data: Samples | TensorDataset | tuple[torch.Tensor, torch.Tensor]
                                ) from error
     else:
         raise UnlearnError(f"{role} must be an (x, y) pair of tensors or a TensorDataset")
+    if not isinstance(samples.x, torch.Tensor) or not isinstance(samples.y, torch.Tensor):
+        raise UnlearnError(f"{role}: x and y must be tensors, got {type(samples.x).__name__} "
+                           f"and {type(samples.y).__name__}")
+    # before any value is read: a meta tensor has none
+    refuse_meta((f"{role} x", samples.x), (f"{role} y", samples.y))
     if samples.x.dim() == 0 or samples.x.shape[0] != samples.y.reshape(-1).shape[0]:
         raise UnlearnError(
             f"{role}: x has {samples.x.shape[0] if samples.x.dim() else 0} samples but y has "

@@ -34,6 +34,7 @@ from ftunlearn.errors import UnlearnError
 from ftunlearn.metrics.mia import AttackSamples
 from ftunlearn.metrics.outputs import ModelOutputs, SetOutputs
 from ftunlearn.metrics.registry import MetricInputs, NonMembers, compute_stage
+from ftunlearn.params import GENERATOR_SEED_LIMIT, check_seed
 from ftunlearn.training import predict
 
 MIA_KEYS: Mapping[str, str] = MappingProxyType(
@@ -222,6 +223,7 @@ def evaluate(
     ``seed`` and ``retain_samples``; computing it once and passing it to every method's
     evaluation avoids re-running the golden model.
     """
+    seed = check_seed(seed, "evaluate: seed", GENERATOR_SEED_LIMIT)  # not numpy's own error
     outputs = model_outputs(
         model,
         dataset,

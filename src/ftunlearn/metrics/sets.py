@@ -31,6 +31,7 @@ from ftunlearn.metrics.evaluate import (
     standalone_metrics,
 )
 from ftunlearn.metrics.mia import AttackSamples
+from ftunlearn.params import GENERATOR_SEED_LIMIT, check_seed
 from ftunlearn.training import (
     eval_mode,
     fast_memory_format,
@@ -135,6 +136,7 @@ def evaluate_sets(
     model, or its :func:`sets_outputs`) the golden-relative ones too. ``forgotten_classes``
     marks class-wise forgetting (TA is then on the kept classes, TA_forgotten on the others);
     ``retain_samples`` and ``attack_samples`` are ``evaluate``'s."""
+    seed = check_seed(seed, "evaluate_sets: seed", GENERATOR_SEED_LIMIT)  # not numpy's error
     reading = {"output": output, "batch": batch, "device": device, "batch_size": batch_size}
     common = {"forgotten_classes": forgotten_classes, "seed": seed,
               "extra_mia_features": extra_mia_features, "retain_samples": retain_samples,

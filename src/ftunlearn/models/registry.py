@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ftunlearn.errors import UnlearnError
+from ftunlearn.params import GENERATOR_SEED_LIMIT, check_seed
 from ftunlearn.registry import Registry, import_callable
 from ftunlearn.values import parse_scalar
 
@@ -157,6 +158,7 @@ def build_model(
 
     The initialisation is fixed by ``seed`` and leaves the global torch RNG untouched.
     """
+    seed = check_seed(seed, "build_model: seed", GENERATOR_SEED_LIMIT)  # not torch's own error
     spec = ModelSpec.parse(spec) if isinstance(spec, str) else spec
     factory = _import_factory(spec.name) if spec.is_import_path else MODELS.get(spec.name).factory
     with torch.random.fork_rng(devices=[]):

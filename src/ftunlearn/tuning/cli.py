@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ftunlearn.cli_options import add_machine_options, add_run_inputs, bounded
+from ftunlearn.cli_options import SEED_TYPE, add_machine_options, add_run_inputs, bounded
 from ftunlearn.errors import UnlearnError
 
 DESCRIPTION = (
@@ -49,7 +49,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                              "never prune)")
     parser.add_argument("--timeout", type=float, metavar="S",
                         help="seconds per method after which no new trial starts")
-    parser.add_argument("--seed", type=int, default=0,
+    parser.add_argument("--seed", type=SEED_TYPE, default=0,
                         help="sampler seed (default 0): the same seed draws the same trials")
     parser.add_argument("--storage", metavar="URL",
                         help="Optuna storage URL, e.g. postgresql://... shared by several "
