@@ -7,8 +7,8 @@ Used to build docs/results.md from the tool's own reports; nothing here computes
 
 from __future__ import annotations
 
+import argparse
 import shutil
-import sys
 from pathlib import Path
 
 ARTEFACTS = ("summary.csv", "ua_vs_ta.png", "avg_gap.png", "avg_gap_vs_rte.png",
@@ -16,6 +16,9 @@ ARTEFACTS = ("summary.csv", "ua_vs_ta.png", "avg_gap.png", "avg_gap_vs_rte.png",
 
 
 def main(run_dir: Path, target: Path) -> None:
+    if not (run_dir / "report.md").is_file():
+        raise SystemExit(f"collect_results: {run_dir}/report.md is missing; run "
+                         f"`ftunlearn report {run_dir}` first")
     target.mkdir(parents=True, exist_ok=True)
     for name in ARTEFACTS:
         if (run_dir / name).exists():
@@ -30,4 +33,8 @@ def main(run_dir: Path, target: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", type=Path, help="a bench run's --out folder")
+    parser.add_argument("target", type=Path, help="where its figures go, under docs/figures")
+    arguments = parser.parse_args()
+    main(arguments.run_dir, arguments.target)
