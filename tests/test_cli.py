@@ -64,6 +64,7 @@ def test_paper_preset_has_a_run_per_forget_spec(tmp_path):
     assert all(c.dataset == "fashion-mnist" and c.model.startswith("cnn") for _, c in runs)
 
 
+@pytest.mark.slow
 def test_bench_then_report_end_to_end(tmp_path, capsys, tiny_bench_argv):
     out = tmp_path / "run"
     argv = tiny_bench_argv()
@@ -77,12 +78,13 @@ def test_bench_then_report_end_to_end(tmp_path, capsys, tiny_bench_argv):
     assert summary[0].startswith("method,n_seeds,UA_mean,UA_std")
     assert [line.split(",")[0] for line in summary[1:]] == ["golden", "original", "ft"]
     assert json.loads((out / "run.json").read_text())["config"]["methods"] == ["ft"]
-    assert main(argv) == 0
+    assert main([*argv, "--no-report"]) == 0  # the report is rewritten by `report` next
     assert "cells: 0 run, 3 already done" in capsys.readouterr().out
     assert main(["report", str(out)]) == 0
     assert (out / "report.html").read_text().count("data:image/png;base64") >= 3
 
 
+@pytest.mark.usefixtures("no_report_plots")
 def test_evaluation_sample_flags_reach_the_run_and_its_report(tmp_path, capsys,
                                                               tiny_bench_argv):
     out = tmp_path / "run"

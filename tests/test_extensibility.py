@@ -46,6 +46,7 @@ def user_module(tmp_path, monkeypatch):
     assert "do-nothing" not in METHODS
 
 
+@pytest.mark.usefixtures("no_report_plots")
 def test_imported_method_is_listed_everywhere(user_module, tmp_path, capsys):
     assert main(["--import", user_module, "list"]) == 0
     assert "do-nothing" in capsys.readouterr().out

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 import torch
 
 from ftunlearn.checkpoints import load, sha256_of
@@ -77,6 +78,7 @@ def test_python_dash_m_runs_the_command_line() -> None:
     assert done.returncode == 0 and done.stdout.startswith("ftunlearn ")
 
 
+@pytest.mark.usefixtures("no_report_plots")
 def test_bench_starts_from_the_users_original_weights(tmp_path, capsys) -> None:
     from ftunlearn.experiments.config import BenchConfig
     from ftunlearn.experiments.workspace import Workspace

@@ -130,13 +130,22 @@ def test_audit_examples_all_below_the_cap_else_stratified():
     np.testing.assert_array_equal(chosen, audit_examples(forget, labels, 20, seed=0))
 
 
+FEW_NULL_DRAWS = 8
+
+
 @pytest.fixture(scope="module")
 def audited(tmp_path_factory):
+    """A K = 4 audit of 40 examples whose permutation null takes FEW_NULL_DRAWS re-splits per
+    test (the real counts cost most of its time: the acceptance run checks them)."""
     root = tmp_path_factory.mktemp("audit")
     config = BenchConfig(dataset="digits", model="mlp", forget="class:3", methods=("ft",),
                          recipe=Recipe(epochs=3, batch_size=64),
                          hyperparameters={"ft": {"epochs": 1}})
-    outcome = run_audit(config, root / "out", 4, examples=40, cache_dir=root / "cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("ftunlearn.experiments.audit.NULL_PERMUTATIONS", FEW_NULL_DRAWS)
+        patch.setattr("ftunlearn.experiments.audit.rank_permutations",
+                      lambda tests: FEW_NULL_DRAWS)
+        outcome = run_audit(config, root / "out", 4, examples=40, cache_dir=root / "cache")
     return root, config, outcome
 
 
@@ -163,9 +172,10 @@ def test_audit_writes_its_table_store_examples_and_report(audited):
     null = outcome.rows[NULL_ROW].values
     section = json.loads((out / "audit_section.json").read_text())
     assert section["null"] == {key: null[key] for key in NULL_KEYS}
-    assert null["forget_score_null_draws"] == NULL_PERMUTATIONS
-    # 2 rows × 3 rules: 2 · 6 / 0.05 = 240 re-splits bring the rank p-value to 0.0042 < 0.0083
-    assert null["ulira_auc_null_draws"] == rank_permutations(6) == 240 > MIN_RANK_PERMUTATIONS
+    assert all(null[f"{rule.key}_null_draws"] == FEW_NULL_DRAWS for rule in AUDIT_RULES)
+    # unpatched, 2 rows × 3 rules: 2 · 6 / 0.05 = 240 re-splits bring the rank p-value to
+    # 0.0042 < 0.0083 (the acceptance run checks the real draws of a whole audit)
+    assert rank_permutations(6) == 240 > MIN_RANK_PERMUTATIONS
     assert 0 <= null["forget_score_null_mean"] <= 1 and null["forget_score_null_sd"] >= 0
     assert all(0 <= float(r[rule.p_key]) <= 1 for r in rows for rule in AUDIT_RULES)
     assert {r["distinguishable"] for r in rows} <= {"True", "False"}
@@ -194,6 +204,7 @@ def test_audit_outputs_recompute_every_statistic(audited):
     assert stats.klom(retain_ft, retain_golden).p95 == pytest.approx(row["klom_p95_retain"])
 
 
+@pytest.mark.usefixtures("few_null_draws")  # the ε compared here do not depend on the null
 def test_audit_resumes_from_the_cache_with_the_same_numbers(audited, monkeypatch):
     root, config, outcome = audited
 
@@ -222,6 +233,7 @@ def test_audit_table_prints_every_row_and_the_verdict(audited):
     assert "null row" in text
 
 
+@pytest.mark.slow
 def test_acceptance_null_passes_ft_distinguishable_retrain_like_the_null_row(tmp_path):
     # digits + mlp, class:3, K = 8 (at K = 16 this draw puts retrain's KLOM P95 at the edge
     # of the Bonferroni level, p = 0.0055 against 0.0056: docs/results.md), 10-epoch recipe
@@ -230,6 +242,10 @@ def test_acceptance_null_passes_ft_distinguishable_retrain_like_the_null_row(tmp
                          recipe=Recipe(epochs=10, batch_size=64, lr=0.05, schedule="cosine"))
     outcome = run_audit(config, tmp_path / "out", 8, cache_dir=tmp_path / "cache")
     null, ft, retrain = (outcome.rows[n] for n in (NULL_ROW, "ft", "retrain"))
+    assert null.values["forget_score_null_draws"] == NULL_PERMUTATIONS
+    # 3 rows × 3 rules: 2 · 9 / 0.05 = 360 re-splits bring the rank p-value to 0.0028 < 0.0056
+    assert null.values["ulira_auc_null_draws"] == rank_permutations(9) == 360
+    assert null.values["klom_p95_forget_null_draws"] == 360 > MIN_RANK_PERMUTATIONS
     assert outcome.null_passed, outcome.verdict
     assert ft.values["distinguishable"] and not retrain.values["distinguishable"]
     assert ft.values["ulira_pooled_auc"] >= 0.9 and ft.values["ulira_auc"] > 0.5
@@ -238,6 +254,7 @@ def test_acceptance_null_passes_ft_distinguishable_retrain_like_the_null_row(tmp
     assert retrain.values["klom_p95_forget"] > 0.5 * null.values["klom_p95_forget_null_mean"]
 
 
+@pytest.mark.usefixtures("few_null_draws", "no_report_plots")
 def test_bench_audit_writes_the_audit_and_the_report_shows_it(tmp_path, capsys,
                                                               tiny_bench_argv):
     out = tmp_path / "run"

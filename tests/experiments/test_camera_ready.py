@@ -178,6 +178,7 @@ def test_table_tex_takes_a_column_subset_in_the_given_order(report_run) -> None:
     assert "Forget" not in header and "RTE" not in tex.split("\\toprule")[1]
 
 
+@pytest.mark.usefixtures("no_report_plots")  # two_by_two's plots: test_report_outputs.py
 def test_report_tex_columns_flag_and_its_errors(report_run, capsys) -> None:
     run_dir, _, _ = report_run
     from ftunlearn.experiments.runner import RUN_FILENAME

@@ -22,7 +22,7 @@ from ftunlearn.errors import UnlearnError
 from ftunlearn.experiments import runner
 from ftunlearn.experiments.cache import CheckpointCache, cache_key
 from ftunlearn.experiments.lock import LOCK_FILENAME, OutDirLock
-from ftunlearn.experiments.store import RESULTS_FILENAME, CellResult, ResultStore
+from ftunlearn.experiments.store import RESULTS_FILENAME, ResultStore
 from ftunlearn.models import build_model
 
 PARTS = {"dataset": "toy", "split": "full", "model": "mlp", "recipe": {"epochs": 1}, "seed": 0}
@@ -130,29 +130,6 @@ def test_cache_files_and_folder_are_readable_by_group_and_others(tmp_path):
     for path in cache.paths(cache_key(PARTS)):
         assert stat.S_IMODE(path.stat().st_mode) == 0o644
     assert not list(cache.root.glob(".*.tmp"))
-
-
-def make_cell(method: str, seed: int, gap: float) -> CellResult:
-    return CellResult(
-        cell_key=f"{method}-{seed}", method=method, seed=seed, status="ok", error=None,
-        config={"dataset": "digits", "identity": "abc"}, hyperparameters={},
-        metrics={"UA": 1.0 + seed, "RA": 99.0, "TA": 90.0, "MIA": 5.0, "avg_gap": gap},
-        unlearn_seconds=1.0, eval_seconds=0.5, started_at="2026-01-01T00:00:00+00:00",
-        finished_at="2026-01-01T00:00:30+00:00", versions={"torch": "x"}, git_commit=None,
-    )
-
-
-@pytest.fixture
-def stored_run(tmp_path) -> Path:
-    """A run folder with four finished cells and its run.json plan."""
-    cells = [make_cell(m, s, 0.0 if m == "golden" else 2.0 + s)
-             for s in (0, 1) for m in ("golden", "ft")]
-    with ResultStore(tmp_path / RESULTS_FILENAME) as store:
-        for cell in cells:
-            store.write(cell)
-    runner.write_json_atomic(tmp_path / runner.RUN_FILENAME,
-                             {"cells": [c.cell_key for c in cells]})
-    return tmp_path
 
 
 @pytest.fixture

@@ -73,6 +73,7 @@ def cli_bench(tmp_path, *extra: str) -> int:
                  *extra])
 
 
+@pytest.mark.usefixtures("no_report_plots")
 def test_a_different_npz_into_the_same_out_re_runs_and_reports_only_its_rows(tmp_path, capsys):
     data = tmp_path / "data.npz"
     write_npz(data, seed=0)

@@ -55,6 +55,7 @@ def test_the_reading_of_a_split_where_forgetting_does_not_show() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("no_report_plots")  # the reading comes from the summary
 def test_bench_quick_prints_the_reading(tmp_path: Path, capsys) -> None:
     # the quick preset cut to two methods and one seed: ft keeps the class, rl forgets it
     argv = ["bench", "--preset", "quick", "--methods", "ft,rl", "--seeds", "1", "--out",

@@ -22,35 +22,12 @@ from safetensors.torch import load_file, save_file
 from ftunlearn.cli import main
 from ftunlearn.experiments import runner
 from ftunlearn.experiments.cache import CheckpointCache, cache_key
-from ftunlearn.experiments.store import RESULTS_FILENAME, CellResult, ResultStore
+from ftunlearn.experiments.store import RESULTS_FILENAME, ResultStore
 from ftunlearn.models import build_model
 
 STORE_LOG = "ftunlearn.experiments.store"
 CACHE_LOG = "ftunlearn.experiments.cache"
 SKIP_ALL_CHECKS = "PRAGMA ignore_check_constraints = 1; "
-
-
-def make_cell(method: str, seed: int, gap: float) -> CellResult:
-    return CellResult(
-        cell_key=f"{method}-{seed}", method=method, seed=seed, status="ok", error=None,
-        config={"dataset": "digits", "identity": "abc"}, hyperparameters={},
-        metrics={"UA": 1.0 + seed, "RA": 99.0, "TA": 90.0, "MIA": 5.0, "avg_gap": gap},
-        unlearn_seconds=1.0, eval_seconds=0.5, started_at="2026-01-01T00:00:00+00:00",
-        finished_at="2026-01-01T00:00:30+00:00", versions={"torch": "x"}, git_commit=None,
-    )
-
-
-@pytest.fixture
-def stored_run(tmp_path) -> Path:
-    """A run folder with four finished cells (golden and ft, seeds 0 and 1) and its plan."""
-    cells = [make_cell(m, s, 0.0 if m == "golden" else 2.0 + s)
-             for s in (0, 1) for m in ("golden", "ft")]
-    with ResultStore(tmp_path / RESULTS_FILENAME) as store:
-        for cell in cells:
-            store.write(cell)
-    runner.write_json_atomic(tmp_path / runner.RUN_FILENAME,
-                             {"cells": [c.cell_key for c in cells]})
-    return tmp_path
 
 
 def corrupt(run: Path, sql: str) -> None:
@@ -204,7 +181,8 @@ def test_a_damaged_row_makes_the_report_smaller_so_it_needs_force(stored_run, ca
     assert len(store_warnings(caplog)) == 2  # once per read: the refused one and the forced one
 
 
-def test_a_damaged_row_is_not_finished_so_bench_runs_it_again_and_replaces_it(stored_run):
+def test_a_damaged_row_is_not_finished_so_bench_runs_it_again_and_replaces_it(stored_run,
+                                                                           make_cell):
     corrupt(stored_run, _ft1("status = 'done'", unchecked=True))
     with ResultStore(stored_run / RESULTS_FILENAME) as store:
         assert store.finished_keys() == {"golden-0", "golden-1", "ft-0"}

@@ -100,6 +100,7 @@ def test_tune_writes_a_config_bench_can_load(tuned: Path, capsys):
     assert config.to_dict()["tuning"]["trials"] == 2
 
 
+@pytest.mark.usefixtures("no_report_plots")
 def test_bench_refuses_the_tuning_seeds_unless_allowed(tuned: Path, tune_cache: Path,
                                                        tmp_path: Path, capsys):
     argv = ["bench", "--config", str(tuned / "tuned.toml"), "--seeds", "100",

@@ -182,6 +182,7 @@ def test_the_outputs(full_run) -> None:
     assert "## dr-ft" in markdown and "| alpha | 0.2 |" in markdown
 
 
+@pytest.mark.usefixtures("few_null_draws")  # the objective's wiring, not its p-values
 def test_the_audit_objective_maximises_the_audits_final_score(tiny_config, tune_cache,
                                                               tmp_path):
     config = tiny_config.replace(methods=("ft",), hyperparameters={"ft": {"epochs": 1}})
