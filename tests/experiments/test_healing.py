@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from cache_helpers import PARTS, build, make_train
 from safetensors.torch import load_file, save_file
 
 from ftunlearn import atomic
@@ -23,23 +24,6 @@ from ftunlearn.experiments import runner
 from ftunlearn.experiments.cache import CheckpointCache, cache_key
 from ftunlearn.experiments.lock import LOCK_FILENAME, OutDirLock
 from ftunlearn.experiments.store import RESULTS_FILENAME, ResultStore
-from ftunlearn.models import build_model
-
-PARTS = {"dataset": "toy", "split": "full", "model": "mlp", "recipe": {"epochs": 1}, "seed": 0}
-
-
-def build():
-    return build_model("mlp:hidden=4,depth=1", (3,), 2, seed=0)
-
-
-def make_train(calls: list[int]):
-    def train(model):
-        calls.append(1)
-        with torch.no_grad():
-            for p in model.parameters():
-                p.add_(1.0)
-
-    return train
 
 
 def _edit_meta(change: Callable[[dict], object]) -> Callable[[Path, Path], None]:

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from cache_helpers import PARTS, build, make_train
 from safetensors.torch import load_file, save_file
 
 from ftunlearn.cli import main
 from ftunlearn.experiments import runner
 from ftunlearn.experiments.cache import CheckpointCache, cache_key
 from ftunlearn.experiments.store import RESULTS_FILENAME, ResultStore
-from ftunlearn.models import build_model
 
 STORE_LOG = "ftunlearn.experiments.store"
 CACHE_LOG = "ftunlearn.experiments.cache"
@@ -202,21 +202,6 @@ def test_an_infinite_metric_is_a_number_and_is_kept(stored_run):
         "UA"]["mean"] is None
 
 
-PARTS = {"dataset": "toy", "split": "full", "model": "mlp", "recipe": {"epochs": 1}, "seed": 0}
-
-
-def build():
-    return build_model("mlp:hidden=4,depth=1", (3,), 2, seed=0)
-
-
-def make_train(calls: list[int]):
-    def train(model):
-        calls.append(1)
-        with torch.no_grad():
-            for p in model.parameters():
-                p.add_(1.0)
-
-    return train
 
 
 def _set(field: str, value: object) -> Callable[[Path, Path], None]:
