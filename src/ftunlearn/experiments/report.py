@@ -666,10 +666,6 @@ def markdown_table(table: Table) -> list[str]:
     return lines
 
 
-_markdown_table = markdown_table
-"""The name unlearn_report imports (until it imports :func:`markdown_table`)."""
-
-
 def render_markdown(content: ReportContent) -> str:
     """The report as Markdown, with the plots linked by relative path."""
     lines = [f"# {content.title}", ""]

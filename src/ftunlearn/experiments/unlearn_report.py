@@ -29,9 +29,9 @@ from ftunlearn.experiments.report import (
     REPORT_HTML,
     REPORT_MD,
     Table,
-    _markdown_table,
     definition_items,
     format_number,
+    markdown_table,
     metric_label,
 )
 from ftunlearn.unlearn_outputs import INPUT_FILES, MODEL_FILENAME
@@ -194,9 +194,9 @@ def _files(manifest: Mapping[str, Any]) -> Table:
 
 def render_markdown(report: UnlearnReport) -> str:
     lines = [f"# {report.title}", "", *(f"- **{k}**: {v}" for k, v in report.identity), "",
-             "## Results", "", *_markdown_table(report.results)]
+             "## Results", "", *markdown_table(report.results)]
     if report.notes:
         lines += ["", *(f"- {note}" for note in report.notes)]
-    lines += ["", "## Files", "", *_markdown_table(report.files)]
+    lines += ["", "## Files", "", *markdown_table(report.files)]
     lines += ["", "## Definitions", "", *(f"- **{k}**: {v}" for k, v in report.definitions)]
     return "\n".join(lines) + "\n"
