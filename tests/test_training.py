@@ -1,6 +1,8 @@
 """The fit loop and the predict loop."""
 
 import math
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -13,6 +15,7 @@ from ftunlearn.training import (
     Recipe,
     TensorBatches,
     ZippedBatches,
+    channels_last_is_safe,
     fit,
     make_optimizer,
     make_schedule,
@@ -148,3 +151,38 @@ def test_device_resolution():
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
     with pytest.raises(UnlearnError, match="unknown device"):
         resolve_device("tpu9")
+
+
+def strided_pointwise(in_channels: int, groups: int = 1) -> nn.Module:
+    return nn.Sequential(nn.Conv2d(in_channels, 8, 1, stride=2, groups=groups, bias=False),
+                         nn.Flatten(), nn.LazyLinear(3))
+
+
+@pytest.mark.parametrize(("model", "safe"), [
+    (strided_pointwise(4), False),  # the case oneDNN breaks on AVX2
+    (strided_pointwise(1), False),  # fewer than 8 input channels, kept contiguous too
+    (strided_pointwise(8), True),
+    (strided_pointwise(16, groups=4), False),  # 4 channels per group
+    (nn.Sequential(nn.Conv2d(4, 8, 1, stride=1), nn.Flatten()), True),  # not strided
+    (nn.Sequential(nn.Conv2d(4, 8, 3, stride=2), nn.Flatten()), True),  # not 1x1
+    (nn.Linear(4, 3), False),  # no convolution: nothing to gain
+])
+def test_channels_last_is_kept_off_the_convolutions_onednn_breaks(model, safe):
+    assert channels_last_is_safe(model) is safe
+
+
+def test_a_width_4_resnet_fits_on_the_cpu_without_corrupting_the_heap():
+    # A child process: the oneDNN fault this guards against aborts the interpreter.
+    script = (
+        "import torch\n"
+        "from ftunlearn.models import build_model\n"
+        "from ftunlearn.training import Recipe, TensorBatches, fit\n"
+        "model = build_model('resnet18:width=4', (3, 32, 32), 10, seed=0)\n"
+        "x, y = torch.randn(16, 3, 32, 32), torch.randint(0, 10, (16,))\n"
+        "fit(model, TensorBatches(x, y, batch_size=8), Recipe(epochs=2), device='cpu',\n"
+        "    progress=False)\n"
+        "print('fitted')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, check=False, env={"OMP_NUM_THREADS": "1", "PATH": ""})
+    assert done.returncode == 0 and done.stdout.strip() == "fitted", done.stderr[-2000:]

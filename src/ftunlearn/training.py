@@ -391,15 +391,38 @@ def evaluate_accuracy(
     return predict(model, x, device=device).accuracy(y)
 
 
+SAFE_STRIDED_POINTWISE_CHANNELS = 8
+"""Fewest input channels per group of a strided 1x1 convolution that channels-last may hold."""
+
+
+def channels_last_is_safe(model: nn.Module) -> bool:
+    """Whether ``model`` has convolutions and none that channels-last breaks on the CPU.
+
+    With torch 2.13's oneDNN (3.12) on AVX2 CPUs, the weight gradient of a channels-last 1x1
+    convolution with stride > 1 and 2 to 7 input channels per group corrupts the heap (a
+    ResNet-18 of width 4 has one in its first down-sampling block), so any with fewer than 8
+    keeps the contiguous order. ``tests/test_training.py`` runs such a fit in a child process.
+    """
+    convolutions = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    if not any(p.dim() == 4 for p in model.parameters()):
+        return False
+    return not any(
+        conv.kernel_size == (1, 1) and max(conv.stride) > 1
+        and conv.in_channels // conv.groups < SAFE_STRIDED_POINTWISE_CHANNELS
+        for conv in convolutions
+    )
+
+
 @contextlib.contextmanager
 def fast_memory_format(model: nn.Module, device: torch.device) -> Iterator[nn.Module]:
     """Convolution weights in channels-last order for the duration, restored afterwards.
 
     On the CPU, oneDNN's convolutions run about twice as fast on channels-last weights
     (docs/performance.md); the values are unchanged and the same parameter objects are kept, so
-    optimisers and masks that hold them keep working.
+    optimisers and masks that hold them keep working. Models ``channels_last_is_safe`` refuses
+    keep their order.
     """
-    if device.type != "cpu" or not any(p.dim() == 4 for p in model.parameters()):
+    if device.type != "cpu" or not channels_last_is_safe(model):
         yield model
         return
     model.to(memory_format=torch.channels_last)
