@@ -9,6 +9,7 @@ import pytest
 import torch
 from scipy.special import logsumexp
 from scipy.stats import norm
+from sklearn.metrics import roc_auc_score
 
 from ftunlearn.errors import UnlearnError
 from ftunlearn.metrics.audit import (
@@ -23,8 +24,10 @@ from ftunlearn.metrics.audit import (
     klom,
     logit_confidence,
     permutation_forget_scores,
+    rank_auc,
     rule_epsilons,
     ulira,
+    ulira_auc,
 )
 
 
@@ -219,6 +222,26 @@ def test_ulira_separates_far_apart_ensembles_completely():
     result = ulira(rng.normal(12, 1, size=(16, 50)), rng.normal(0, 1, size=(16, 50)))
     assert result.auc == 1.0 and result.acc == 1.0 and result.tpr_at_1fpr == 1.0
     assert result.auc_std == 0.0
+
+
+@pytest.mark.parametrize("decimals", [None, 1, 0])  # no ties, some, nearly all
+def test_rank_auc_equals_scikit_learns_roc_auc_score(decimals):
+    rng = np.random.default_rng(11)
+    labels = rng.random(500) < 0.3
+    scores = rng.normal(size=500) + labels
+    if decimals is not None:
+        scores = np.round(scores, decimals)
+    assert rank_auc(labels, scores) == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
+    assert rank_auc([True, False], [1.0, 1.0]) == 0.5
+    with pytest.raises(UnlearnError, match="one positive and one negative"):
+        rank_auc(np.ones(3, dtype=bool), np.arange(3.0))
+
+
+def test_ulira_auc_is_ulira_s_auc_from_the_same_splits():
+    rng = np.random.default_rng(12)
+    u, g = rng.normal(0.2, 1, size=(9, 30)), rng.normal(0, 1, size=(8, 30))
+    assert ulira_auc(u, g, splits=7, seed=3) == ulira(u, g, splits=7, seed=3).auc
+    assert ulira_auc(u, g, splits=7, seed=3) != ulira_auc(u, g, splits=7, seed=4)
 
 
 def test_klom_identical_is_zero_and_clipped_values_meet():

@@ -234,7 +234,10 @@ class LoaderSource(DataSource):
                 wrapped = _collate_error(error, self.role)
                 if wrapped is None:
                     raise
-                raise wrapped from error
+                # the cause's traceback would keep a worker iterator alive until a later
+                # collection stalls on torch's 5 s worker shutdown; its text holds the worker's
+                batches = None
+                raise wrapped from error.with_traceback(None)
             yield raw
 
 

@@ -263,7 +263,7 @@ def _statistic(key: str, k: int, u: np.ndarray, g: np.ndarray, seed: int) -> flo
     if key == "forget_score":
         return stats.forget_score(stats.epsilon(u, g), k)
     if key == "ulira_auc":
-        return stats.ulira(u, g, splits=ULIRA_SPLITS, seed=seed).auc
+        return stats.ulira_auc(u, g, splits=ULIRA_SPLITS, seed=seed)
     return stats.klom(u, g).p95
 
 

@@ -12,13 +12,14 @@ reference code of Georgiev et al. (2024).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from statistics import NormalDist
 
 import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score, roc_curve
+from scipy.stats import rankdata
+from sklearn.metrics import roc_curve
 
 from ftunlearn.errors import UnlearnError
 
@@ -390,13 +391,23 @@ def _tpr_at(fpr: np.ndarray, tpr: np.ndarray, limit: float) -> float:
     return float(tpr[fpr <= limit + 1e-12].max())
 
 
-def ulira(
-    phi_unlearned: np.ndarray, phi_golden: np.ndarray, splits: int = 10, seed: int = 0
-) -> UliraResult:
-    """Offline Gaussian U-LiRA: tell target unlearned models' φ from target golden ones', per
-    example (and pooled, see :class:`UliraResult`)."""
-    u = np.asarray(phi_unlearned, dtype=np.float64)
-    g = np.asarray(phi_golden, dtype=np.float64)
+def rank_auc(is_positive: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve of ``scores`` for telling ``is_positive`` apart (ties count a
+    half): the Mann-Whitney U over n1·n0, scikit-learn's ``roc_auc_score`` without its
+    ROC curve, about ten times faster (the permutation null asks for it thousands of times)."""
+    positive = np.asarray(is_positive, dtype=bool)
+    n_pos = int(positive.sum())
+    n_neg = positive.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        raise UnlearnError("an AUC needs at least one positive and one negative decision")
+    ranks = rankdata(scores)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _ulira_splits(u: np.ndarray, g: np.ndarray, splits: int, seed: int
+                  ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Per split: the target models' per-example LLRs ``(targets, examples)`` and which
+    targets are unlearned ones (first), from Gaussians fitted to the shadow halves."""
     if u.ndim != 2 or g.ndim != 2 or u.shape[1] != g.shape[1]:
         raise UnlearnError(f"ulira needs (models, examples) arrays, got {u.shape} and {g.shape}")
     if min(u.shape[0], g.shape[0]) < 4:
@@ -404,7 +415,6 @@ def ulira(
     if splits < 1:
         raise UnlearnError(f"ulira needs at least one split, got {splits}")
     rng = np.random.default_rng(seed)
-    found: dict[str, list] = {key: [] for key in ("auc", "acc", "tpr1", "tpr5", "pooled", "llr")}
     for _ in range(splits):
         pu, pg = rng.permutation(u.shape[0]), rng.permutation(g.shape[0])
         shadow_u, target_u = u[pu[: u.shape[0] // 2]], u[pu[u.shape[0] // 2 :]]
@@ -413,19 +423,29 @@ def ulira(
         mu_g, sd_g = shadow_g.mean(0), np.maximum(shadow_g.std(0, ddof=1), _SIGMA_FLOOR)
         targets = np.concatenate([target_u, target_g])
         per_example = (_gaussian_logpdf(targets, mu_u, sd_u)
-                       - _gaussian_logpdf(targets, mu_g, sd_g))  # (targets, examples)
-        is_u = np.r_[np.ones(len(target_u)), np.zeros(len(target_g))]
+                       - _gaussian_logpdf(targets, mu_g, sd_g))
+        yield per_example, np.arange(len(targets)) < len(target_u)
+
+
+def ulira(
+    phi_unlearned: np.ndarray, phi_golden: np.ndarray, splits: int = 10, seed: int = 0
+) -> UliraResult:
+    """Offline Gaussian U-LiRA: tell target unlearned models' φ from target golden ones', per
+    example (and pooled, see :class:`UliraResult`)."""
+    u = np.asarray(phi_unlearned, dtype=np.float64)
+    g = np.asarray(phi_golden, dtype=np.float64)
+    found: dict[str, list] = {key: [] for key in ("auc", "acc", "tpr1", "tpr5", "pooled", "llr")}
+    for per_example, is_u in _ulira_splits(u, g, splits, seed):
         labels = np.repeat(is_u, per_example.shape[1])  # one decision per (model, example)
         scores = per_example.ravel()
-        found["auc"].append(roc_auc_score(labels, scores))
+        found["auc"].append(rank_auc(labels, scores))
         said = scores > 0
-        found["acc"].append(0.5 * (said[labels == 1].mean() + (~said[labels == 0]).mean()))
+        found["acc"].append(0.5 * (said[labels].mean() + (~said[~labels]).mean()))
         fpr, tpr, _ = roc_curve(labels, scores)
         found["tpr1"].append(_tpr_at(fpr, tpr, 0.01))
         found["tpr5"].append(_tpr_at(fpr, tpr, 0.05))
-        found["pooled"].append(roc_auc_score(is_u, per_example.mean(1)))
-        found["llr"].append(per_example[: len(target_u)].mean(0)
-                            - per_example[len(target_u) :].mean(0))
+        found["pooled"].append(rank_auc(is_u, per_example.mean(1)))
+        found["llr"].append(per_example[is_u].mean(0) - per_example[~is_u].mean(0))
     return UliraResult(
         auc=float(np.mean(found["auc"])), auc_std=float(np.std(found["auc"])),
         acc=float(np.mean(found["acc"])), acc_std=float(np.std(found["acc"])),
@@ -433,6 +453,16 @@ def ulira(
         pooled_auc=float(np.mean(found["pooled"])), pooled_auc_std=float(np.std(found["pooled"])),
         llr=np.mean(found["llr"], axis=0), splits=splits,
     )
+
+
+def ulira_auc(
+    phi_unlearned: np.ndarray, phi_golden: np.ndarray, splits: int = 10, seed: int = 0
+) -> float:
+    """``ulira(...).auc`` alone, from the same splits (what the permutation null re-computes)."""
+    u = np.asarray(phi_unlearned, dtype=np.float64)
+    g = np.asarray(phi_golden, dtype=np.float64)
+    return float(np.mean([rank_auc(np.repeat(is_u, per_example.shape[1]), per_example.ravel())
+                          for per_example, is_u in _ulira_splits(u, g, splits, seed)]))
 
 
 @dataclass(frozen=True)
