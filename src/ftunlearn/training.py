@@ -403,13 +403,12 @@ def channels_last_is_safe(model: nn.Module) -> bool:
     ResNet-18 of width 4 has one in its first down-sampling block), so any with fewer than 8
     keeps the contiguous order. ``tests/test_training.py`` runs such a fit in a child process.
     """
-    convolutions = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     if not any(p.dim() == 4 for p in model.parameters()):
         return False
     return not any(
-        conv.kernel_size == (1, 1) and max(conv.stride) > 1
+        isinstance(conv, nn.Conv2d) and conv.kernel_size == (1, 1) and max(conv.stride) > 1
         and conv.in_channels // conv.groups < SAFE_STRIDED_POINTWISE_CHANNELS
-        for conv in convolutions
+        for conv in model.modules()
     )
 
 
