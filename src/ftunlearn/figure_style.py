@@ -30,6 +30,22 @@ def new_figure(size: tuple[float, float], *, constrained: bool = True) -> Figure
     return figure
 
 
+def fix_layout(figure: Figure, dpi: float) -> None:
+    """Lay ``figure`` out once as a save at ``dpi`` would, then turn its layout engine off.
+
+    With the engine on, every save lays the figure out and draws it twice (matplotlib's
+    pre-draw); after this, each of several formats draws it once. A PNG saved at ``dpi`` is
+    byte-identical either way; SVG and PDF share that one layout instead of their own."""
+    engine = figure.get_layout_engine()
+    if engine is None:
+        return
+    screen_dpi = figure.dpi
+    figure.set_dpi(dpi)
+    engine.execute(figure)
+    figure.set_dpi(screen_dpi)
+    figure.set_layout_engine(None)
+
+
 def save(figure: Figure, target: str | Path | IO[bytes], *, fmt: str | None = None,
          dpi: float = 200, metadata: Mapping[str, Any] | None = None) -> None:
     """Save ``figure`` to a path or binary file in ``fmt`` with :data:`PUBLICATION_RC`."""

@@ -237,3 +237,23 @@ def test_save_figure_leaves_matplotlibs_global_settings_alone(report_run) -> Non
     figure = plot_figure("avg_gap", summarize(report_run[1]))
     save_figure(figure, ("pdf",))
     assert matplotlib.rcParams["pdf.fonttype"] == before
+
+
+def test_save_figure_draws_each_format_once_and_keeps_the_png_of_a_laid_out_save(
+        report_run) -> None:
+    import io
+
+    from ftunlearn import figure_style
+    from ftunlearn.experiments.plots import PNG_DPI
+
+    summary = summarize(report_run[1])
+    plain = io.BytesIO()  # the engine left on: matplotlib lays out and draws twice
+    figure_style.save(plot_figure("avg_gap_vs_rte", summary), plain, fmt="png", dpi=PNG_DPI,
+                      metadata={"Software": None})
+    figure = plot_figure("avg_gap_vs_rte", summary)
+    draws = []
+    draw = figure.draw
+    figure.draw = lambda renderer: draws.append(renderer) or draw(renderer)
+    files = save_figure(figure, ("png", "svg", "pdf"))
+    assert len(draws) == 3 and set(files) == {"png", "svg", "pdf"}
+    assert files["png"] == plain.getvalue()

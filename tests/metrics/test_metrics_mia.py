@@ -256,3 +256,29 @@ def test_the_exact_svc_and_libsvm_give_the_same_mia_efficacy():
     reference = mia_efficacy_from_features(members, non_members, targets, attack="libsvm",
                                            attack_samples=None)
     assert abs(exact - reference) <= 0.1  # libsvm stops at its tolerance of 1e-3
+
+
+@pytest.mark.parametrize("attack", ["svc", "logreg", "loss"])
+def test_the_fold_loop_gives_cross_val_scores_number_exactly(attack):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from ftunlearn.metrics.mia import cross_validated_accuracy
+
+    def new_classifier():
+        if attack == "loss":
+            return make_pipeline(StandardScaler(), LogisticRegression())
+        return get_attack(attack)(1, seed)
+
+    rng = np.random.default_rng(5)
+    for seed, n, folds in ((0, 40, 5), (3, 97, 10), (8, 300, 5)):
+        # confidence-like features in [0, 1], members slightly higher: folds disagree
+        x = np.concatenate([rng.beta(3, 2, size=n), rng.beta(2, 2, size=n + 7)])[:, None]
+        y = np.concatenate([np.ones(n, dtype=int), np.zeros(n + 7, dtype=int)])
+        cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+        expected = 100.0 * np.mean(cross_val_score(new_classifier(), x, y, cv=cv,
+                                                   scoring="accuracy"))
+        assert cross_validated_accuracy(new_classifier, x, y, folds, seed) == expected
+        assert 0.0 < expected < 100.0  # neither trivial end: the folds make mistakes

@@ -141,6 +141,7 @@ def save_figure(figure: Figure, formats: Sequence[str] = FORMATS) -> dict[str, b
     input, same bytes)."""
     metadata = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None},
                 "pdf": {"CreationDate": None, "Creator": None, "Producer": None}}
+    figure_style.fix_layout(figure, PNG_DPI)
     out = {}
     for fmt in dict.fromkeys(("png", *formats)):
         buffer = io.BytesIO()
@@ -152,7 +153,7 @@ def save_figure(figure: Figure, formats: Sequence[str] = FORMATS) -> dict[str, b
 def hide_overlapping_tick_labels(figure: Figure) -> None:
     """Hide every tick label that would overlap one already kept on its axis (major labels
     first, then minor ones in order), measured on the laid-out figure."""
-    figure.canvas.draw()  # constrained layout places the axes; labels get their final boxes
+    figure.draw_without_rendering()  # constrained layout places the axes and the labels
     renderer = figure.canvas.get_renderer()  # type: ignore[attr-defined]
     for axes in figure.axes:
         for axis in (axes.xaxis, axes.yaxis):
