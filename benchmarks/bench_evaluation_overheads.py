@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import time
+import timeit
 from pathlib import Path
 
 import numpy as np
@@ -34,12 +34,7 @@ from ftunlearn.metrics.mia import cross_validated_accuracy, get_attack
 
 
 def best_seconds(call, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - started)
-    return min(times)
+    return min(timeit.repeat(call, number=1, repeat=repeats))
 
 
 def attack_case(name: str, folds: int, per_side: int, repeats: int) -> dict[str, float]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
+import timeit
 from pathlib import Path
 
 import numpy as np
@@ -24,12 +24,7 @@ from ftunlearn.metrics.audit import rank_auc, ulira, ulira_auc
 
 
 def best_seconds(call, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - started)
-    return min(times)
+    return min(timeit.repeat(call, number=1, repeat=repeats))
 
 
 def main() -> None:

@@ -1,0 +1,95 @@
+"""A pytest plugin that sums, over the test suite, the seconds spent in a few known-costly parts.
+
+    PYTHONPATH=benchmarks OMP_NUM_THREADS=1 .venv/bin/pytest -q -p suite_parts
+
+`pytest --durations` says which tests are slow; this says what in them is: each part's total
+and the tests that spent the most in it, written as JSON to ``--suite-parts-out`` (default
+``benchmarks/results/suite_parts.json``). A part is counted once per outermost call, so a part
+that calls itself (or a child process's ``wait`` inside ``communicate``) is not counted twice.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import json
+import os
+import subprocess
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+PARTS = {
+    "MIA cross-validated attacks (loss-MIA, MIA_attack_acc)": [
+        ("ftunlearn.metrics.mia", "cross_validated_accuracy")],
+    "MIA-efficacy attack fits": [("ftunlearn.metrics.mia", "mia_efficacy_from_features")],
+    "figure saves (every format)": [("ftunlearn.figure_style", "save")],
+    "figure layout and tick-label check": [
+        ("ftunlearn.experiments.plots", "hide_overlapping_tick_labels")],
+    "child processes (waiting for them)": [(subprocess.Popen, "communicate"),
+                                           (subprocess.Popen, "wait")],
+}
+TOP = 8
+"""Tests listed per part, the costliest first."""
+
+
+
+
+class PartTimer:
+    """Seconds per part and test, counting only the outermost call of each part."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        self.depth: dict[str, int] = defaultdict(int)
+
+    def wrap(self, part: str, function):
+        @functools.wraps(function)
+        def timed(*args, **kwargs):
+            self.depth[part] += 1
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.depth[part] -= 1
+                if self.depth[part] == 0:
+                    test = os.environ.get("PYTEST_CURRENT_TEST", "?").split(" ")[0]
+                    self.seconds[part][test] += time.perf_counter() - started
+        return timed
+
+    def report(self) -> dict[str, dict]:
+        out = {}
+        for part, per_test in self.seconds.items():
+            ranked = sorted(per_test.items(), key=lambda item: -item[1])
+            out[part] = {"seconds": round(sum(per_test.values()), 2), "tests": len(per_test),
+                         "costliest": {test: round(s, 2) for test, s in ranked[:TOP]}}
+        return out
+
+
+TIMER = pytest.StashKey[PartTimer]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--suite-parts-out", type=Path,
+                     default=Path("benchmarks/results/suite_parts.json"),
+                     help="where suite_parts writes its JSON")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    timer = PartTimer()
+    config.stash[TIMER] = timer
+    for part, places in PARTS.items():
+        for owner, name in places:
+            target = importlib.import_module(owner) if isinstance(owner, str) else owner
+            setattr(target, name, timer.wrap(part, getattr(target, name)))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    report = config.stash[TIMER].report()
+    path = config.getoption("--suite-parts-out")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    for part, numbers in report.items():
+        print(f"suite_parts: {numbers['seconds']:7.1f} s in {numbers['tests']:3d} tests: {part}")
+
