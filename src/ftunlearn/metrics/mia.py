@@ -86,10 +86,10 @@ def cross_validated_accuracy(new_classifier: Callable[[], ClassifierMixin], x: n
     """Mean accuracy over stratified, shuffled (``seed``) ``folds``-fold splits, a fresh
     ``new_classifier()`` fitted on each training part: ``cross_val_score``'s number (a test
     holds them equal) without its per-fold cloning and scoring machinery, which cost as much as
-    the fits of these one-feature attacks."""
+    the fits of these one-feature attacks. ``x`` must be finite: the callers check it."""
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     scores = []
-    # the inputs were validated once here; scikit-learn need not re-check them in every fold
+    # the callers validated x and y once; scikit-learn need not re-check them in every fold
     with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
         for train, test in cv.split(x, y):
             fitted = new_classifier().fit(x[train], y[train])
