@@ -21,16 +21,13 @@ import timeit
 from pathlib import Path
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_score
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from ftunlearn import figure_style
 from ftunlearn.experiments.plots import PNG_DPI, plot_figure, save_figure
 from ftunlearn.experiments.report import summarize
 from ftunlearn.experiments.store import CellResult
-from ftunlearn.metrics.mia import cross_validated_accuracy, get_attack
+from ftunlearn.metrics.mia import cross_validated_accuracy, get_attack, loss_attack
 
 
 def best_seconds(call, repeats: int) -> float:
@@ -41,12 +38,9 @@ def attack_case(name: str, folds: int, per_side: int, repeats: int) -> dict[str,
     rng = np.random.default_rng(0)
     x = np.concatenate([rng.beta(3, 2, per_side), rng.beta(2, 2, per_side)])[:, None]
     y = np.repeat([1, 0], per_side)
-    if name == "loss_mia":
-        def new():
-            return make_pipeline(StandardScaler(), LogisticRegression())
-    else:
-        def new():
-            return get_attack("svc")(1, 0)
+    def new():
+        return loss_attack() if name == "loss_mia" else get_attack("svc")(1, 0)
+
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
 
     def before() -> float:

@@ -61,6 +61,11 @@ def _logreg_attack(n_features: int, seed: int) -> ClassifierMixin:
     return make_pipeline(StandardScaler(), LogisticRegression(random_state=seed))
 
 
+def loss_attack() -> ClassifierMixin:
+    """Loss-MIA's classifier: a logistic regression on the standardised per-sample loss."""
+    return make_pipeline(StandardScaler(), LogisticRegression())
+
+
 MIA_ATTACKS: Mapping[str, AttackFactory] = MappingProxyType(
     {"svc": _svc_attack, "libsvm": _libsvm_attack, "logreg": _logreg_attack}
 )
@@ -322,5 +327,4 @@ def loss_mia(
     test = test[np.sort(rng.choice(len(test), size=n, replace=False))]
     x = np.concatenate([forget, test])[:, None]
     y = np.concatenate([np.full(n, _MEMBER), np.full(n, _NON_MEMBER)])
-    return cross_validated_accuracy(lambda: make_pipeline(StandardScaler(), LogisticRegression()),
-                                    x, y, min(folds, n), seed)
+    return cross_validated_accuracy(loss_attack, x, y, min(folds, n), seed)
