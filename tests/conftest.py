@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from figure_helpers import figure_formats
 
 RAM_TEMPROOT = Path("/dev/shm")
 RAM_TEMPROOT_FREE = 1 << 30
@@ -41,6 +44,23 @@ def pytest_configure(config: pytest.Config) -> None:
         roomy = False
     if roomy:
         os.environ["PYTEST_DEBUG_TEMPROOT"] = str(RAM_TEMPROOT)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def png_figures() -> Iterator[None]:
+    """Every test's reports and figures as PNG alone: SVG and PDF double a report's cost and
+    show the same drawing. Tests of those formats ask for ``all_figure_formats``."""
+    with figure_formats(("png",)):
+        yield
+
+
+@pytest.fixture
+def all_figure_formats() -> Iterator[None]:
+    """Reports and figures in every format the library writes (PNG, SVG and PDF)."""
+    from ftunlearn.experiments.plots import FORMATS
+
+    with figure_formats(FORMATS):
+        yield
 
 
 @pytest.fixture

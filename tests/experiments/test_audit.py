@@ -12,6 +12,7 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 
+from figure_helpers import figure_formats
 from ftunlearn.cli import main
 from ftunlearn.errors import UnlearnError
 from ftunlearn.experiments.audit import (
@@ -30,6 +31,7 @@ from ftunlearn.experiments.audit import (
     run_audit,
 )
 from ftunlearn.experiments.config import BenchConfig
+from ftunlearn.experiments.plots import FORMATS
 from ftunlearn.experiments.terminal import print_audit_table
 from ftunlearn.metrics import audit as stats
 from ftunlearn.metrics.audit import normal_p_value, rank_p_value
@@ -141,7 +143,7 @@ def audited(tmp_path_factory):
     config = BenchConfig(dataset="digits", model="mlp", forget="class:3", methods=("ft",),
                          recipe=Recipe(epochs=3, batch_size=64),
                          hyperparameters={"ft": {"epochs": 1}})
-    with pytest.MonkeyPatch.context() as patch:
+    with pytest.MonkeyPatch.context() as patch, figure_formats(FORMATS):  # its figure's checked
         patch.setattr("ftunlearn.experiments.audit.NULL_PERMUTATIONS", FEW_NULL_DRAWS)
         patch.setattr("ftunlearn.experiments.audit.rank_permutations",
                       lambda tests: FEW_NULL_DRAWS)

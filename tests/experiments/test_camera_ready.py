@@ -71,6 +71,7 @@ def test_every_pdf_the_report_writes_embeds_truetype_fonts_never_type3(report_ru
         assert_truetype_only(pdf)
 
 
+@pytest.mark.usefixtures("all_figure_formats")
 def test_the_tuning_importance_figure_embeds_truetype_and_caveats_few_trials() -> None:
     distribution = optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)
     trials = tuple(

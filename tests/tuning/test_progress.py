@@ -99,6 +99,7 @@ def test_an_interrupted_runs_summary_counts_the_cut_trial(tiny_config, tune_cach
     assert re.search(r"\| ft \| [^|]+ \| 1 \| 0 \| 0 \| 1 \|", report)
 
 
+@pytest.mark.usefixtures("all_figure_formats")  # the caveat is read from the SVG
 def test_importances_from_few_trials_carry_a_caveat(tiny_config, tune_cache, tmp_path,
                                                     monkeypatch) -> None:
     # fANOVA may refuse so few trials; a fixed estimate makes the figure certain to be drawn

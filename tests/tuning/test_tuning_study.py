@@ -16,7 +16,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from figure_helpers import figure_formats
 from ftunlearn.experiments.config import config_from_mapping, load_toml
+from ftunlearn.experiments.plots import FORMATS
 from ftunlearn.tuning import objective, outputs
 from ftunlearn.tuning.study import TuneSettings, study_name, tune
 
@@ -43,7 +45,7 @@ def _summary(outcome) -> list[tuple]:
 def full_run(tiny_config, tune_cache, tmp_path_factory):
     """Three trials per method in one go (the reference the other runs are compared with)."""
     out = tmp_path_factory.mktemp("full")
-    with pytest.MonkeyPatch.context() as patch:
+    with pytest.MonkeyPatch.context() as patch, figure_formats(FORMATS):
         patch.setattr(outputs, "_write_figures", DRAW_FIGURES)  # this run's figures are checked
         return tune(tiny_config, out, _settings(tune_cache))
 

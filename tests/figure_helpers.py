@@ -1,0 +1,19 @@
+"""Which formats the tests' reports and figures are saved in."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+
+import pytest
+
+
+@contextlib.contextmanager
+def figure_formats(formats: Sequence[str]) -> Iterator[None]:
+    """Inside, reports and figures are saved in ``formats`` unless their caller names others."""
+    from ftunlearn.experiments import plots, report
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(plots.save_figure, "__defaults__", (tuple(formats),))
+        patch.setitem(report.write_report.__kwdefaults__, "figure_formats", tuple(formats))
+        yield
