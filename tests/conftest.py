@@ -49,7 +49,8 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session", autouse=True)
 def png_figures() -> Iterator[None]:
     """Every test's reports and figures as PNG alone: SVG and PDF double a report's cost and
-    show the same drawing. Tests of those formats ask for ``all_figure_formats``."""
+    show the same drawing. Tests of those formats ask for ``all_figure_formats`` (module
+    fixtures use ``figure_helpers.figure_formats``)."""
     with figure_formats(("png",)):
         yield
 
