@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import math
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
+from browser_helpers import chromium_page
 from ftunlearn.experiments.html import STYLE
 from ftunlearn.experiments.report import CHANCE_ATTACK_ACC, write_report
 from ftunlearn.experiments.store import CellResult
@@ -110,26 +110,14 @@ def test_user_text_is_escaped(tmp_path) -> None:
     assert "<script>" not in html and "&lt;script&gt;" in html
 
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
-
 def widest_tables(pages: list[Path]) -> list[tuple[int, int]]:
     """(scrollWidth, clientWidth) of each page's results table box at a 1400x900 window."""
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}: run `make browser` (apt-get install chromium)")
     sizes = []
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM,
-                                             args=["--headless", "--no-sandbox", "--disable-gpu"])
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            for path in pages:
-                page.goto(path.resolve().as_uri(), wait_until="load")
-                sizes.append(tuple(page.eval_on_selector(
-                    "#results", "t => [t.parentElement.scrollWidth, t.parentElement.clientWidth]")))
-        finally:
-            browser.close()
+    with chromium_page(1400, 900) as page:
+        for path in pages:
+            page.goto(path.resolve().as_uri(), wait_until="load")
+            sizes.append(tuple(page.eval_on_selector(
+                "#results", "t => [t.parentElement.scrollWidth, t.parentElement.clientWidth]")))
     return sizes
 
 

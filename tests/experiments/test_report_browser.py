@@ -7,42 +7,28 @@ the report. Skipped, with the reason, only where no browser is installed (`make 
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-import pytest
 from test_report_outputs import PNG_SIGNATURE, two_by_two
 
+from browser_helpers import chromium_page
 from ftunlearn.experiments.report import summarize, write_report
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 SCREENSHOT = "report-screenshot.png"
 
 
 def open_report(html: Path, screenshot: Path) -> dict[str, object]:
     """Load ``html`` in headless Chromium; return console errors, image sizes, result rows."""
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}: run `make browser` (apt-get install chromium)")
     errors: list[str] = []
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.goto(html.resolve().as_uri(), wait_until="load")
-            images = page.eval_on_selector_all(
-                "img", "imgs => imgs.map(i => [i.complete, i.naturalWidth, i.naturalHeight])")
-            rows = page.eval_on_selector_all("#results tbody tr",
-                                             "rows => rows.map(r => r.cells[0].textContent)")
-            page.screenshot(path=str(screenshot), full_page=True)
-        finally:
-            browser.close()
+    with chromium_page(1280, 900) as page:
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(html.resolve().as_uri(), wait_until="load")
+        images = page.eval_on_selector_all(
+            "img", "imgs => imgs.map(i => [i.complete, i.naturalWidth, i.naturalHeight])")
+        rows = page.eval_on_selector_all("#results tbody tr",
+                                         "rows => rows.map(r => r.cells[0].textContent)")
+        page.screenshot(path=str(screenshot), full_page=True)
     return {"errors": errors, "images": images, "rows": rows}
 
 
