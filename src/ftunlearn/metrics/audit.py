@@ -98,13 +98,26 @@ def _numpy_grid(start: np.ndarray, step: np.ndarray, stop: np.ndarray, n: int | 
 
 
 def _count_at_most(x: np.ndarray, start: np.ndarray, stop: np.ndarray, n: int) -> np.ndarray:
-    """How many points of ``numpy.linspace(start, stop, n)`` are <= x, exactly: a floor
-    estimate (off by at most one), corrected against the points as numpy computes them."""
+    """How many points of ``numpy.linspace(start, stop, n)`` (n >= 2) are <= x, exactly: a
+    floor estimate (off by at most one), corrected against the points as numpy computes them."""
     step = (stop - start) / (n - 1)
-    j = np.clip(np.floor((x - start) / step), -1, n - 1).astype(np.int64)  # last point <= x
-    j = j + ((j + 1 < n) & (_numpy_grid(start, step, stop, n, np.minimum(j + 1, n - 1)) <= x))
-    j = j - ((j >= 0) & (_numpy_grid(start, step, stop, n, np.maximum(j, 0)) > x))
-    return j + 1
+    j = np.floor((x - start) / step)  # the last point <= x, as a float: j * step is numpy's
+    np.clip(j, -1, n - 1, out=j)
+    j += _linspace_point(j + 1, start, step, stop, n) <= x
+    j -= _linspace_point(j, start, step, stop, n) > x
+    j += 1
+    return j.astype(np.int64)
+
+
+def _linspace_point(k: np.ndarray, start: np.ndarray, step: np.ndarray, stop: np.ndarray,
+                    n: int) -> np.ndarray:
+    """Point k of ``numpy.linspace(start, stop, n)`` as numpy computes it; NaN (never compared
+    true) where k is no point."""
+    point = k * step
+    point += start
+    np.copyto(point, stop, where=k == n - 1)
+    point[(k < 0) | (k >= n)] = np.nan
+    return point
 
 
 def _single_thresholds(low: float, high: float) -> np.ndarray:
@@ -126,10 +139,17 @@ def _reachable(bounds: np.ndarray, count_at_most) -> np.ndarray:
     return upper > below
 
 
-def _single_reach(row: np.ndarray) -> np.ndarray:
-    """Which counts c of one example's sorted pooled values the single thresholds reach."""
-    thresholds = _single_thresholds(row[0], row[-1])
-    return _reachable(row, lambda x: np.searchsorted(thresholds, x, side="right"))
+def _single_reach(values: np.ndarray) -> np.ndarray:
+    """Which counts c of each example's sorted pooled values (rows) the single thresholds
+    reach: ``_reachable`` row by row, with each row's own thresholds."""
+    reach = np.empty((values.shape[0], values.shape[1] + 1), dtype=bool)
+    for row, out in zip(values, reach, strict=True):
+        thresholds = _single_thresholds(row[0], row[-1])
+        at_most = np.searchsorted(thresholds, row, side="right")
+        out[0] = at_most[0] > 0
+        np.greater(at_most[1:], at_most[:-1], out=out[1:-1])
+        out[-1] = thresholds.size > at_most[-1]
+    return reach
 
 
 def _block_epsilon(u: np.ndarray, g: np.ndarray, tables: dict) -> np.ndarray:
@@ -170,7 +190,7 @@ def _block_epsilon(u: np.ndarray, g: np.ndarray, tables: dict) -> np.ndarray:
         return np.where(side_is_u[:, None], cum_u, cum_g)
 
     # Single thresholds: "pos" (the larger median) predicted where φ >= t.
-    reached = np.stack([_single_reach(row) for row in values])  # c = pooled values below t
+    reached = _single_reach(values)  # c = pooled values below t
     pos_cum, neg_cum = cum(pos_is_u), cum(~pos_is_u)
     n_neg = np.where(pos_is_u, k_g, k_u)[:, None]
     fn = pos_cum  # pos below t
