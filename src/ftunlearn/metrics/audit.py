@@ -94,7 +94,10 @@ def threshold_count(span: np.ndarray) -> np.ndarray:
 def _numpy_grid(start: np.ndarray, step: np.ndarray, stop: np.ndarray, n: int | np.ndarray,
                 j: np.ndarray) -> np.ndarray:
     """Point j of ``numpy.linspace(start, stop, n)``, computed as numpy does."""
-    return np.where((j >= n - 1) & (n > 1), stop, j * step + start)
+    point = j * step
+    point += start
+    np.copyto(point, stop, where=(j >= n - 1) & (n > 1))
+    return point
 
 
 def _count_at_most(x: np.ndarray, start: np.ndarray, stop: np.ndarray, n: int) -> np.ndarray:
@@ -113,9 +116,7 @@ def _linspace_point(k: np.ndarray, start: np.ndarray, step: np.ndarray, stop: np
                     n: int) -> np.ndarray:
     """Point k of ``numpy.linspace(start, stop, n)`` as numpy computes it; NaN (never compared
     true) where k is no point."""
-    point = k * step
-    point += start
-    np.copyto(point, stop, where=k == n - 1)
+    point = _numpy_grid(start, step, stop, n, k)
     point[(k < 0) | (k >= n)] = np.nan
     return point
 
