@@ -73,9 +73,14 @@ def test_unlearn_reports_user_mistakes_in_one_line(tmp_path, capsys) -> None:
 
 
 def test_python_dash_m_runs_the_command_line() -> None:
-    done = subprocess.run([sys.executable, "-m", "ftunlearn", "--version"], capture_output=True,
-                          text=True, timeout=120, check=False)
+    # -X importtime lists every module the start-up (the whole parser) imports, on stderr
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "ftunlearn", "--version"],
+                          capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0 and done.stdout.startswith("ftunlearn ")
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()}
+    assert "ftunlearn.cli" in imported
+    # scikit-learn (about a second) loads only where an attack is fitted or digits are read
+    assert {"sklearn", "scipy.stats"}.isdisjoint(imported)
 
 
 @pytest.mark.usefixtures("no_report_plots")

@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from sklearn.datasets import load_digits as sklearn_load_digits
-from sklearn.model_selection import train_test_split
 
 from ftunlearn.data.assemble import RawSplit, assemble_dataset
 from ftunlearn.data.dataset import Dataset
@@ -27,6 +25,10 @@ def load_digits(data_dir: Path | None = None) -> Dataset:
     mean and std of the training pixels. ``data_dir`` is ignored: the data ship with
     scikit-learn.
     """
+    # imported here: scikit-learn costs a second at start-up, and most commands never load digits
+    from sklearn.datasets import load_digits as sklearn_load_digits
+    from sklearn.model_selection import train_test_split
+
     del data_dir
     bunch = sklearn_load_digits()
     images = bunch.images.reshape(-1, 1, 8, 8).astype(np.uint8)

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import sklearn
 import torch
 
 import ftunlearn
@@ -84,6 +83,8 @@ def plan_cells(config: BenchConfig, identity: RunIdentity | None = None) -> list
 
 @cache
 def software_versions() -> dict[str, str]:
+    import sklearn  # here, not at start-up: commands that never key a cell skip its second
+
     return {
         "python": platform.python_version(), "torch": torch.__version__,
         "numpy": np.__version__, "sklearn": sklearn.__version__,

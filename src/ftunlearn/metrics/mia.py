@@ -4,23 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import sklearn
-from sklearn.base import ClassifierMixin
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
-from sklearn.svm import SVC
 
 from ftunlearn.errors import UnlearnError
 from ftunlearn.metrics._validation import ArrayLike, as_values, logits_and_labels
 from ftunlearn.metrics.features import get_feature
-from ftunlearn.metrics.rbf_svc import RBFSVC, solvable_exactly
 
-AttackFactory = Callable[[int, int], ClassifierMixin]
+# scikit-learn is imported where an attack is built: it costs a second at every command's
+# start-up, and most commands (report, help, the linear lab) never fit an attack.
+if TYPE_CHECKING:
+    from sklearn.base import ClassifierMixin
+
+AttackFactory = Callable[[int, int], "ClassifierMixin"]
 """Builds an unfitted binary classifier from ``(n_features, seed)``."""
 
 _MEMBER = 1
@@ -48,21 +45,33 @@ ATTACK_FOLDS = 5
 def _svc_attack(n_features: int, seed: int) -> ClassifierMixin:
     # The reference code's attack: SVC(C=3, gamma="auto", kernel="rbf") on the raw feature,
     # solved exactly in explicit kernel features when that feature is one bounded scalar.
+    from ftunlearn.metrics.rbf_svc import RBFSVC
+
     return RBFSVC(C=3.0, gamma=1.0 / n_features, random_state=seed)
 
 
 def _libsvm_attack(n_features: int, seed: int) -> ClassifierMixin:
     # The same SVC through scikit-learn's libsvm whatever the feature: a check of the above.
+    from sklearn.svm import SVC
+
     return SVC(kernel="rbf", C=3.0, gamma=1.0 / n_features, random_state=seed)
 
 
 def _logreg_attack(n_features: int, seed: int) -> ClassifierMixin:
     del n_features  # a linear model needs no kernel width
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     return make_pipeline(StandardScaler(), LogisticRegression(random_state=seed))
 
 
 def loss_attack() -> ClassifierMixin:
     """Loss-MIA's classifier: a logistic regression on the standardised per-sample loss."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     return make_pipeline(StandardScaler(), LogisticRegression())
 
 
@@ -92,6 +101,9 @@ def cross_validated_accuracy(new_classifier: Callable[[], ClassifierMixin], x: n
     ``new_classifier()`` fitted on each training part: ``cross_val_score``'s number (a test
     holds them equal) without its per-fold cloning and scoring machinery, which cost as much as
     the fits of these one-feature attacks. ``x`` must be finite: the callers check it."""
+    import sklearn
+    from sklearn.model_selection import StratifiedKFold
+
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     scores = []
     # the callers validated x and y once; scikit-learn need not re-check them in every fold
@@ -126,6 +138,8 @@ def fit_size(attack: str, member_features: ArrayLike, non_member_features: Array
     _check_attack_samples(attack_samples)
     if attack_samples != "auto":
         return attack_samples
+    from ftunlearn.metrics.rbf_svc import solvable_exactly
+
     both = np.concatenate([as_values(member_features, "member_features"),
                            as_values(non_member_features, "non_member_features")])
     return None if attack == "svc" and solvable_exactly(both[:, None], 1.0) else ATTACK_SAMPLES
