@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import pytest
 import torch
 
+from ftunlearn.data import load_dataset
 from ftunlearn.errors import UnlearnError
 from ftunlearn.experiments.config import BenchConfig
 from ftunlearn.experiments.executors import ExecutorOptions
@@ -62,11 +63,20 @@ def options(tmp_path):
     return ExecutorOptions(cache_dir=tmp_path / "cache", progress=False)
 
 
-def test_run_stores_every_cell_then_skips_them(tmp_path, options):
+def test_run_stores_every_cell_then_skips_them(tmp_path, options, monkeypatch):
     CALLS.clear()
+    loads = []
+
+    def counted_load(name, data_dir=None):
+        loads.append(name)
+        return load_dataset(name, data_dir)
+
+    for module in ("runner", "identity", "workspace"):  # every module of a run that loads
+        monkeypatch.setattr(f"ftunlearn.experiments.{module}.load_dataset", counted_load)
     out = tmp_path / "run"
     first = bench(config(), out, options=options)
     assert (first.planned, first.finished, first.skipped, first.failed) == (6, 6, 0, 0)
+    assert loads == ["digits"]  # once: the checks, the run's identity and its cells share it
     with ResultStore(out / "results.sqlite") as store:
         rows = store.results()
     assert sorted((r.method, r.seed) for r in rows) == [

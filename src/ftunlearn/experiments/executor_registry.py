@@ -7,10 +7,11 @@ plug-ins (:mod:`ftunlearn.experiments.ray_executor`), which register themselves 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from ftunlearn.data import Dataset
 from ftunlearn.experiments.cells import Cell, EpochReporter
 from ftunlearn.experiments.config import BenchConfig
 from ftunlearn.experiments.store import CellResult
@@ -26,11 +27,14 @@ class ExecutorOptions:
     cpus_per_cell: float = 1.0
     gpus_per_cell: float = 0.0
     threads: int | None = None
+    """torch intra-op threads for the local executor (default: torch's own choice). One thread
+    is much faster than two when other processes keep the cores busy."""
     cell_retries: int = 1
     """How often the ray executor re-runs a cell whose worker died (killed, out of memory, node
     lost) before recording it as failed; errors raised by the method itself are not retried."""
-    """torch intra-op threads for the local executor (default: torch's own choice). One thread
-    is much faster than two when other processes keep the cores busy."""
+    dataset: Dataset | None = field(default=None, repr=False, compare=False)
+    """The run's dataset where the driver has loaded it already: the local executor uses it,
+    the ray executor ships it, instead of loading it again (``None``: each loads it)."""
 
 
 class Executor(Protocol):

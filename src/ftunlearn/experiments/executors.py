@@ -50,7 +50,8 @@ class LocalExecutor:
     def run(
         self, config: BenchConfig, cells: Sequence[Cell], on_epoch: EpochReporter | None = None
     ) -> Iterator[CellResult]:
-        workspace = Workspace(config, self.options.cache_dir, progress=self.options.progress)
+        workspace = Workspace(config, self.options.cache_dir, progress=self.options.progress,
+                              dataset=self.options.dataset)
         previous = torch.get_num_threads()
         if self.options.threads is not None:
             torch.set_num_threads(self.options.threads)

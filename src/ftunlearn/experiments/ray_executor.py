@@ -71,13 +71,8 @@ class ShippedWorkspace(Workspace):
         dataset: Dataset,
         references: Mapping[int, Reference] | None = None,
     ) -> None:
-        super().__init__(config, cache_dir, progress=False)
-        self._shipped_dataset = dataset
+        super().__init__(config, cache_dir, progress=False, dataset=dataset)
         self._shipped_references = dict(references or {})
-
-    @property
-    def dataset(self) -> Dataset:
-        return self._shipped_dataset
 
     def reference(self, seed: int) -> Reference:
         shipped = self._shipped_references.get(seed)
@@ -231,7 +226,9 @@ class RayExecutor:
             }
             threads = self.options.threads or max(1, int(self.options.cpus_per_cell))
             cache_dir = str(Path(self.options.cache_dir).expanduser().resolve())
-            dataset = ray.put(load_dataset(config.dataset, config.data_dir))
+            data = self.options.dataset
+            dataset = ray.put(load_dataset(config.dataset, config.data_dir) if data is None
+                              else data)
             prepare = ray.remote(prepare_seed).options(name="ftunlearn-prepare", **resources)
             work = ray.remote(run_shipped_cell)
             modules = method_modules(config)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ftunlearn.atomic import write_atomic
-from ftunlearn.data import load_dataset, make_split
+from ftunlearn.data import Dataset, load_dataset, make_split
 from ftunlearn.errors import UnlearnError
 from ftunlearn.experiments.cells import Cell, plan_cells
 from ftunlearn.experiments.config import BenchConfig, digest
@@ -74,10 +74,10 @@ def write_json_atomic(path: Path, data: object) -> None:
     write_atomic(path, json.dumps(data, indent=2, default=str).encode())
 
 
-def preflight(config: BenchConfig, *, check_device: bool = True) -> None:
+def preflight(config: BenchConfig, *, check_device: bool = True) -> Dataset:
     """Fail before anything is written when the run's shared inputs are wrong: the dataset,
     every seed's forget spec, the model spec, every method's hyperparameters and (for work
-    that runs here) the device."""
+    that runs here) the device. Returns the dataset it loaded, for the run to reuse."""
     plan_cells(config)
     data = load_dataset(config.dataset, config.data_dir)
     present = int(torch.unique(data.y_train).numel())
@@ -101,6 +101,7 @@ def preflight(config: BenchConfig, *, check_device: bool = True) -> None:
         load_weights(config.original_weights, lambda: model, "--original")
     if check_device:
         resolve_device(config.device)
+    return data
 
 
 def pending_cells(
@@ -124,8 +125,8 @@ def bench(
     """Run (or resume) the benchmark ``config`` into ``out_dir``; ``tracker`` also logs every
     stored cell (``bench --log``)."""
     out = Path(out_dir)
-    preflight(config, check_device=executor == "local")
-    identity = run_identity(config)
+    data = preflight(config, check_device=executor == "local")
+    identity = run_identity(config, data)
     cells = plan_cells(config, identity)
     out.mkdir(parents=True, exist_ok=True)
     finished = failed = 0
@@ -133,7 +134,7 @@ def bench(
         _claim_out_dir(config, out, identity, cells)
         todo, skipped = pending_cells(config, store, cells)
         planned = len(todo) + skipped
-        runner = make_executor(executor, options)
+        runner = make_executor(executor, replace(options, dataset=data))
         # bars only on a terminal; otherwise (and with --no-progress) one line per cell
         live = options.progress and sys.stderr.isatty()
         bar = tqdm(total=planned, initial=skipped, desc="cells", unit="cell",

@@ -62,11 +62,14 @@ class Reference:
 class Workspace:
     """Per-process memo of a run's shared inputs. Not shared between processes."""
 
-    def __init__(self, config: BenchConfig, cache_dir: str | Path, *, progress: bool = False):
+    def __init__(self, config: BenchConfig, cache_dir: str | Path, *, progress: bool = False,
+                 dataset: Dataset | None = None):
+        """``dataset``: the run's dataset where the caller holds it already (else it is loaded
+        on first use)."""
         self.config = config
         self.cache = CheckpointCache(cache_dir)
         self.progress = progress
-        self._dataset: Dataset | None = None
+        self._dataset = dataset
         self._references: dict[int, Reference] = {}
         self._model_fingerprint: str | None = None
 

@@ -24,6 +24,7 @@ import optuna
 from optuna.trial import FrozenTrial, Trial, TrialState
 from tqdm.auto import tqdm
 
+from ftunlearn.data import Dataset
 from ftunlearn.errors import UnlearnError
 from ftunlearn.experiments.config import BenchConfig, digest
 from ftunlearn.experiments.lock import OutDirLock
@@ -204,18 +205,18 @@ def tune(config: BenchConfig, out_dir: str | Path, settings: TuneSettings) -> Tu
         # read-only: a wrong storage is refused before the data loads or anything is written
         check_storage(url, settings.storage_flag)
     # the tuning seeds are checked as a run of their own (a tuned config's guard aside)
-    preflight(config.replace(seeds=settings.seeds, tuning={}, allow_tuning_seeds=False),
-              check_device=True)
+    data = preflight(config.replace(seeds=settings.seeds, tuning={}, allow_tuning_seeds=False),
+                     check_device=True)
     out.mkdir(parents=True, exist_ok=True)
     with OutDirLock(out):
         storage = open_storage(url, settings.storage_flag)
-        return _tune_locked(config, out, settings, storage)
+        return _tune_locked(config, out, settings, storage, data)
 
 
 def _tune_locked(config: BenchConfig, out: Path, settings: TuneSettings,
-                 storage: optuna.storages.BaseStorage) -> TuneOutcome:
-    """The run itself, once ``out`` is locked and its storage open."""
-    workspace = Workspace(config, settings.cache_dir, progress=False)
+                 storage: optuna.storages.BaseStorage, data: Dataset) -> TuneOutcome:
+    """The run itself, once ``out`` is locked and its storage open, on the checked ``data``."""
+    workspace = Workspace(config, settings.cache_dir, progress=False, dataset=data)
     studies: list[MethodStudy] = []
     with _quiet_optuna(), _threads(settings.threads):
         golden_ra = golden_retain_accuracy(workspace, settings.seeds)
