@@ -28,10 +28,11 @@ PARTS = {
     "figure saves (every format)": [("ftunlearn.figure_style", "save")],
     "figure layout and tick-label check": [
         ("ftunlearn.experiments.plots", "hide_overlapping_tick_labels")],
+    "report plots (drawn and saved)": [("ftunlearn.experiments.report", "render_plots")],
     "child processes (waiting for them)": [(subprocess.Popen, "communicate"),
                                            (subprocess.Popen, "wait")],
 }
-TOP = 8
+TOP = 30
 """Tests listed per part, the costliest first."""
 
 

@@ -155,6 +155,7 @@ def test_report_of_a_store_with_a_corrupt_page_is_one_clean_error(stored_run):
         runner.run_results(stored_run)
 
 
+@pytest.mark.usefixtures("no_report_plots")  # the refusal is of the cells, not the figures
 def test_a_report_with_fewer_cells_of_the_same_run_is_refused_unless_forced(
     reported_run, capsys
 ):

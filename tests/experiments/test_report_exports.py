@@ -63,6 +63,7 @@ def test_paired_difference_uses_only_shared_seeds() -> None:
     assert paired_difference("rbm", {5: 1.0}, "ft", {0: 1.0}) is None
 
 
+@pytest.mark.usefixtures("no_report_plots")  # no plot depends on the chance flag
 def test_attack_at_chance_flags_mia_and_adds_the_gap_without_it(tmp_path: Path) -> None:
     cells = [replace(c, metrics={**c.metrics, "MIA_attack_acc": acc})
              for c in two_by_two() if c.status == "ok"

@@ -118,6 +118,7 @@ def test_a_damaged_row_is_skipped_with_one_warning_naming_it(stored_run, caplog,
     assert [c.cell_key for c in results] == ["golden-0", "ft-0", "golden-1"]
 
 
+@pytest.mark.usefixtures("no_report_plots")  # the skipped row leaves ordinary data to draw
 @pytest.mark.parametrize("fault", ["metric-text", "status-unknown", "key-null"])
 def test_the_report_of_a_store_with_a_damaged_row_shows_only_the_others(
     stored_run, caplog, capsys, fault
@@ -166,6 +167,7 @@ def test_a_store_whose_every_row_is_damaged_is_refused_in_one_line(stored_run, c
     assert not (stored_run / "report.md").exists()
 
 
+@pytest.mark.usefixtures("no_report_plots")  # the refusal is of the cells, not the figures
 def test_a_damaged_row_makes_the_report_smaller_so_it_needs_force(stored_run, capsys, caplog):
     from ftunlearn.experiments.report import write_report
 

@@ -85,6 +85,7 @@ def cells_by_method(cells):
     return {run.data.params["method"]: run for run in cells.values()}
 
 
+@pytest.mark.usefixtures("no_report_plots")  # the logged figures are checked above
 def test_a_resumed_bench_logs_nothing_twice_and_a_rerun_cell_replaces_its_entry(
         mlflow_run, cache) -> None:
     from mlflow.tracking import MlflowClient
