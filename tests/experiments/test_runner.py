@@ -12,10 +12,13 @@ from ftunlearn.experiments.config import BenchConfig
 from ftunlearn.experiments.executors import ExecutorOptions
 from ftunlearn.experiments.runner import bench, run_results
 from ftunlearn.experiments.store import ResultStore
+from ftunlearn.experiments.workspace import Workspace
 from ftunlearn.methods import Hyperparameters, Unlearner, register
+from ftunlearn.metrics.evaluate import evaluate
 from ftunlearn.training import Recipe
 
 CALLS: list[tuple[str, int]] = []
+TIMING = {"rte_seconds", "rte_ratio"}
 INTERRUPT_SEEDS: set[int] = set()
 
 
@@ -84,6 +87,14 @@ def test_run_stores_every_cell_then_skips_them(tmp_path, options, monkeypatch):
         ("test-shift", 1)]
     golden = [r for r in rows if r.method == "golden"]
     assert all(r.metrics["avg_gap"] == 0 for r in golden)
+    # the golden row takes its reference's outputs: the numbers evaluating the model again gives
+    workspace = Workspace(config(), tmp_path / "cache")
+    reference = workspace.reference(1)
+    again = evaluate(reference.golden.model, workspace.dataset, reference.split,
+                     golden=reference.golden_outputs, seed=1, device="cpu",
+                     **workspace.evaluation_options)
+    stored_golden = next(r for r in golden if r.seed == 1).metrics
+    assert {k: v for k, v in stored_golden.items() if k not in TIMING} == again
     # the original model is a row of its own: no unlearning time, still away from golden
     original = [r for r in rows if r.method == "original"]
     assert all(r.metrics["rte_seconds"] == 0 and r.metrics["avg_gap"] > 0 for r in original)

@@ -199,6 +199,23 @@ def timing_metrics(
     return compute_stage("timing", inputs)
 
 
+def outputs_metrics(
+    outputs: ModelOutputs,
+    *,
+    golden: ModelOutputs | None = None,
+    rte_seconds: float | None = None,
+    retrain_seconds: float | None = None,
+    weights_changed: int | None = None,
+) -> dict[str, float]:
+    """One result row from a model's ``model_outputs``: its standalone metrics, those against
+    ``golden`` (when given) and the timing ones."""
+    result = dict(outputs.metrics)
+    if golden is not None:
+        result.update(golden_metrics(outputs, golden))
+    result.update(timing_metrics(rte_seconds, retrain_seconds, weights_changed))
+    return result
+
+
 def evaluate(
     model: nn.Module,
     dataset: Dataset,
@@ -237,8 +254,5 @@ def evaluate(
         attack_samples=attack_samples,
         mia_attack=mia_attack,
     )
-    result = dict(outputs.metrics)
-    if golden is not None:
-        result.update(golden_metrics(outputs, golden))
-    result.update(timing_metrics(rte_seconds, retrain_seconds, weights_changed))
-    return result
+    return outputs_metrics(outputs, golden=golden, rte_seconds=rte_seconds,
+                           retrain_seconds=retrain_seconds, weights_changed=weights_changed)
