@@ -22,6 +22,7 @@ from ftunlearn.metrics import (
     model_outputs,
 )
 from ftunlearn.metrics.mia import mia_attack_accuracy
+from ftunlearn.metrics.registry import METRICS
 
 N_CLASSES = 3
 SCALE = 4.0
@@ -210,6 +211,20 @@ def test_golden_comparison_by_hand():
     )
     assert 0.0 < metrics["JS_forget"] < math.log(2.0)
     assert 0.0 < metrics["JS_test"] < math.log(2.0)
+
+
+def test_primary_metrics_are_the_main_tables_with_the_same_values():
+    dataset = tiny_dataset()
+    golden = model_outputs(identity_model(2.0), dataset, RANDOM_SPLIT, device="cpu")
+    options = {"golden": golden, "device": "cpu", "rte_seconds": 2.0, "retrain_seconds": 4.0}
+    every = evaluate(identity_model(), dataset, RANDOM_SPLIT, **options)
+    primary = evaluate(identity_model(), dataset, RANDOM_SPLIT, metrics="primary", **options)
+    wanted = {s.name for s in METRICS if s.primary or s.in_avg_gap}
+    assert set(primary) == wanted and wanted < set(every)
+    assert {"MIA_attack_acc", "loss_MIA", "rte_ratio"}.isdisjoint(primary)
+    assert primary == {key: every[key] for key in wanted}
+    with pytest.raises(UnlearnError, match="metrics must be one of"):
+        evaluate(identity_model(), dataset, RANDOM_SPLIT, metrics="main", device="cpu")
 
 
 def test_golden_from_another_split_is_rejected():

@@ -30,6 +30,7 @@ from ftunlearn.experiments.store import CellResult
 from ftunlearn.experiments.workspace import Workspace
 from ftunlearn.methods import make_config, unlearn
 from ftunlearn.metrics.evaluate import evaluate, outputs_metrics
+from ftunlearn.metrics.registry import MetricSelection
 from ftunlearn.models.difference import changed_entries
 
 
@@ -115,9 +116,11 @@ EpochReporter = Callable[[str, int, int], None]
 
 
 def run_cell(
-    workspace: Workspace, cell: Cell, *, on_epoch: EpochReporter | None = None
+    workspace: Workspace, cell: Cell, *, on_epoch: EpochReporter | None = None,
+    metrics: MetricSelection = "all",
 ) -> CellResult:
-    """Run one cell: unlearn (timed) and evaluate against the golden model of its seed."""
+    """Run one cell: unlearn (timed) and evaluate (``metrics``: all, or the main table's)
+    against the golden model of its seed."""
     config = workspace.config
     started_at = _now()
     common = {
@@ -153,16 +156,16 @@ def run_cell(
             model, seconds = result.model, result.seconds
             changed = changed_entries(reference.original.model, model)
         eval_started = time.perf_counter()
-        timing = {"rte_seconds": seconds, "retrain_seconds": retrain_seconds,
-                  "weights_changed": changed}
+        row = {"rte_seconds": seconds, "retrain_seconds": retrain_seconds,
+               "weights_changed": changed, "metrics": metrics}
         if pseudo is not None and pseudo.role == "golden":
             # the reference computed the golden's outputs with these very options: not twice
-            metrics = outputs_metrics(reference.golden_outputs, golden=reference.golden_outputs,
-                                      **timing)
+            values = outputs_metrics(reference.golden_outputs, golden=reference.golden_outputs,
+                                     **row)
         else:
-            metrics = evaluate(
+            values = evaluate(
                 model, workspace.dataset, reference.split, golden=reference.golden_outputs,
-                seed=cell.seed, device=config.device, **workspace.evaluation_options, **timing,
+                seed=cell.seed, device=config.device, **workspace.evaluation_options, **row,
             )
         eval_seconds = time.perf_counter() - eval_started
     except KeyboardInterrupt:
@@ -177,6 +180,6 @@ def run_cell(
             finished_at=_now(),
         )
     return CellResult(
-        **common, status="ok", error=None, metrics=metrics, unlearn_seconds=seconds,
+        **common, status="ok", error=None, metrics=values, unlearn_seconds=seconds,
         eval_seconds=eval_seconds, finished_at=_now(),
     )

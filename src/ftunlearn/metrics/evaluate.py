@@ -33,7 +33,14 @@ from ftunlearn.data.splits import stratified_subsample
 from ftunlearn.errors import UnlearnError
 from ftunlearn.metrics.mia import AttackSamples
 from ftunlearn.metrics.outputs import ModelOutputs, SetOutputs
-from ftunlearn.metrics.registry import MetricInputs, NonMembers, compute_stage
+from ftunlearn.metrics.registry import (
+    METRICS,
+    MetricInputs,
+    MetricSelection,
+    NonMembers,
+    compute_stage,
+    selected,
+)
 from ftunlearn.params import GENERATOR_SEED_LIMIT, check_seed
 from ftunlearn.training import predict
 
@@ -114,10 +121,15 @@ def standalone_metrics(
     mia_non_members: NonMembers = "test",
     attack_samples: AttackSamples = "auto",
     mia_attack: str = "svc",
+    metrics: MetricSelection = "all",
 ) -> dict[str, float]:
     """The metrics of one model that need no golden model (see the module docs for keys);
     ``attack_samples``: how many members and non-members the MIA attacks are fitted on
-    (``mia.fit_size``); ``mia_attack``: their classifier (``mia.MIA_ATTACKS``)."""
+    (``mia.fit_size``); ``mia_attack``: their classifier (``mia.MIA_ATTACKS``); ``metrics``:
+    all of them, or the main table's alone (``registry.MetricSelection``)."""
+    if metrics not in typing.get_args(MetricSelection):
+        raise UnlearnError(f"metrics must be one of {typing.get_args(MetricSelection)}, got "
+                           f"{metrics!r}")
     if mia_non_members not in typing.get_args(NonMembers):
         raise UnlearnError(f"mia_non_members must be one of {typing.get_args(NonMembers)}, got "
                            f"{mia_non_members!r}")
@@ -127,7 +139,7 @@ def standalone_metrics(
     inputs = MetricInputs(forget, retain, test, tuple(forgotten_classes), seed=seed,
                           mia_features=tuple(extra_mia_features), mia_non_members=mia_non_members,
                           attack_samples=attack_samples, mia_attack=mia_attack)
-    return compute_stage("model", inputs)
+    return compute_stage("model", inputs, metrics)
 
 
 def model_outputs(
@@ -143,12 +155,14 @@ def model_outputs(
     retain_samples: int | None = None,
     attack_samples: AttackSamples = "auto",
     mia_attack: str = "svc",
+    metrics: MetricSelection = "all",
 ) -> ModelOutputs:
     """Run ``model`` over the split's forget, retain and test sets and compute its standalone
     metrics; ``seed`` draws the MIA member sample and the loss-MIA folds. ``retain_samples``
     evaluates on at most that many retain samples (a seeded, label-stratified subsample, the
     same for every model of a seed): cheaper, at the cost of RA's sampling error (binomial,
-    at most 50/sqrt(n) points; docs/performance.md, "Evaluation cost")."""
+    at most 50/sqrt(n) points; docs/performance.md, "Evaluation cost"). ``metrics="primary"``
+    computes only the main table's metrics (a golden's outputs need all)."""
     forget_idx, retain_idx, classes = _checked_split(dataset, split)
     rows = stratified_subsample(dataset.y_train[retain_idx].numpy(), retain_samples, seed)
     retain_idx = retain_idx[torch.from_numpy(rows)]
@@ -162,13 +176,15 @@ def model_outputs(
     metrics = standalone_metrics(
         forget, retain, test, classes, seed=seed, extra_mia_features=extra_mia_features,
         mia_non_members=mia_non_members, attack_samples=attack_samples, mia_attack=mia_attack,
+        metrics=metrics,
     )
     return ModelOutputs(forget, retain, test, classes, MappingProxyType(metrics))
 
 
-def golden_metrics(outputs: ModelOutputs, golden: ModelOutputs) -> dict[str, float]:
+def golden_metrics(outputs: ModelOutputs, golden: ModelOutputs,
+                   metrics: MetricSelection = "all") -> dict[str, float]:
     """``avg_gap``, ``forget_loss_gap``, ``JS_forget`` and ``JS_test`` of ``outputs`` against
-    the golden model's outputs on the same split."""
+    the golden model's outputs on the same split (those of them in ``metrics``)."""
     same_split = outputs.forgotten_classes == golden.forgotten_classes and all(
         torch.equal(mine.labels, theirs.labels)
         for mine, theirs in (
@@ -184,19 +200,19 @@ def golden_metrics(outputs: ModelOutputs, golden: ModelOutputs) -> dict[str, flo
         )
     inputs = MetricInputs(outputs.forget, outputs.retain, outputs.test,
                           outputs.forgotten_classes, own=outputs.metrics, golden=golden)
-    return compute_stage("golden", inputs)
+    return compute_stage("golden", inputs, metrics)
 
 
 def timing_metrics(
     rte_seconds: float | None = None, retrain_seconds: float | None = None,
-    weights_changed: int | None = None,
+    weights_changed: int | None = None, metrics: MetricSelection = "all",
 ) -> dict[str, float]:
     """``rte_seconds`` when given; ``rte_ratio`` = rte / retrain when both are given;
     ``weights_changed`` when given."""
     empty = SetOutputs(torch.empty(0, 0), torch.empty(0), torch.empty(0, dtype=torch.long))
     inputs = MetricInputs(empty, empty, empty, (), rte_seconds=rte_seconds,
                           retrain_seconds=retrain_seconds, weights_changed=weights_changed)
-    return compute_stage("timing", inputs)
+    return compute_stage("timing", inputs, metrics)
 
 
 def outputs_metrics(
@@ -206,13 +222,15 @@ def outputs_metrics(
     rte_seconds: float | None = None,
     retrain_seconds: float | None = None,
     weights_changed: int | None = None,
+    metrics: MetricSelection = "all",
 ) -> dict[str, float]:
     """One result row from a model's ``model_outputs``: its standalone metrics, those against
-    ``golden`` (when given) and the timing ones."""
-    result = dict(outputs.metrics)
+    ``golden`` (when given) and the timing ones, each in ``metrics``."""
+    result = {name: value for name, value in outputs.metrics.items()
+              if selected(METRICS.get(name), metrics)}
     if golden is not None:
-        result.update(golden_metrics(outputs, golden))
-    result.update(timing_metrics(rte_seconds, retrain_seconds, weights_changed))
+        result.update(golden_metrics(outputs, golden, metrics))
+    result.update(timing_metrics(rte_seconds, retrain_seconds, weights_changed, metrics))
     return result
 
 
@@ -233,12 +251,14 @@ def evaluate(
     attack_samples: AttackSamples = "auto",
     mia_attack: str = "svc",
     weights_changed: int | None = None,
+    metrics: MetricSelection = "all",
 ) -> dict[str, float]:
     """One result row of metrics for ``model`` on ``split`` of ``dataset`` (keys: module docs).
 
     ``golden`` holds the golden model's ``model_outputs`` on the same split, with the same
     ``seed`` and ``retain_samples``; computing it once and passing it to every method's
-    evaluation avoids re-running the golden model.
+    evaluation avoids re-running the golden model. ``metrics="primary"``: only the main
+    table's metrics, without the costlier diagnostics (the cross-validated attacks).
     """
     seed = check_seed(seed, "evaluate: seed", GENERATOR_SEED_LIMIT)  # not numpy's own error
     outputs = model_outputs(
@@ -253,6 +273,8 @@ def evaluate(
         retain_samples=retain_samples,
         attack_samples=attack_samples,
         mia_attack=mia_attack,
+        metrics=metrics,
     )
     return outputs_metrics(outputs, golden=golden, rte_seconds=rte_seconds,
-                           retrain_seconds=retrain_seconds, weights_changed=weights_changed)
+                           retrain_seconds=retrain_seconds, weights_changed=weights_changed,
+                           metrics=metrics)

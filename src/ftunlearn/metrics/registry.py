@@ -25,6 +25,10 @@ Stage = Literal["model", "golden", "timing"]
 """What a metric needs: the model's own outputs, also the golden model's outputs, or the
 procedure's record (its timing, how many weights it changed)."""
 
+MetricSelection = Literal["all", "primary"]
+"""Which metrics an evaluation computes: every one, or only the main table's (``primary``, and
+what Avg Gap averages), which is all a tuning trial reads."""
+
 NonMembers = Literal["test", "kept-classes"]
 """The population attacks' non-members on a class-wise split (``MetricInputs``)."""
 
@@ -108,11 +112,17 @@ def primary_metrics() -> tuple[str, ...]:
     return METRICS.names(lambda m: m.primary)
 
 
-def compute_stage(stage: Stage, inputs: MetricInputs) -> dict[str, float]:
-    """The values of every metric of ``stage`` that applies to ``inputs``."""
+def selected(spec: MetricSpec, selection: MetricSelection) -> bool:
+    """Whether ``selection`` includes the metric ``spec``."""
+    return selection == "all" or spec.primary or spec.in_avg_gap
+
+
+def compute_stage(stage: Stage, inputs: MetricInputs,
+                  selection: MetricSelection = "all") -> dict[str, float]:
+    """The values of every metric of ``stage`` in ``selection`` that applies to ``inputs``."""
     values = {}
     for spec in METRICS:
-        if spec.stage == stage:
+        if spec.stage == stage and selected(spec, selection):
             value = spec.compute(inputs)
             if value is not None:
                 values[spec.name] = float(value)

@@ -32,6 +32,11 @@ PRUNE_RA_DROP = 25.0
 points below that seed's golden RA is pruned: its model is broken (its Avg Gap is at least a
 quarter of the drop) and further seeds cannot rescue the mean."""
 
+TRIAL_METRICS = "primary"
+"""A trial computes the main table's metrics alone: its objective, its pruning rule and its
+record read nothing else, and the diagnostics (the cross-validated attacks) cost most of a
+small model's evaluation."""
+
 State = Literal["complete", "pruned", "failed"]
 
 
@@ -70,7 +75,7 @@ def golden_retain_accuracy(workspace: Workspace, seeds: Sequence[int]) -> dict[i
     trials that follow find every model ready)."""
     accuracies = {}
     for seed in seeds:
-        result = run_cell(workspace, Cell(GOLDEN, seed))
+        result = run_cell(workspace, Cell(GOLDEN, seed), metrics=TRIAL_METRICS)
         if result.status != "ok":
             first = (result.error or "").splitlines()[0]
             raise UnlearnError(f"the golden model of tuning seed {seed} failed: {first}")
@@ -90,7 +95,8 @@ def evaluate(workspace: Workspace, settings: TrialSettings, values: Mapping[str,
     per_seed: dict[int, float] = {}
     sums: dict[str, float] = {}
     for index, seed in enumerate(settings.seeds):
-        result = run_cell(workspace, Cell(settings.method, seed, hyperparameters))
+        result = run_cell(workspace, Cell(settings.method, seed, hyperparameters),
+                          metrics=TRIAL_METRICS)
         if result.status != "ok":
             first = (result.error or "unknown error").splitlines()[0]
             return Evaluation("failed", per_seed=per_seed, reason=f"seed {seed}: {first}")
