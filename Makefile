@@ -49,9 +49,11 @@ browser:
 	fi
 
 # One torch/BLAS thread per test process: the tests' models are tiny, and two threads on a
-# busy 2-core machine are many times slower than one.
+# busy 2-core machine are many times slower than one. Bytecode caches are kept even where the
+# shell sets PYTHONDONTWRITEBYTECODE: without them pytest rewrites the asserts of every test
+# module again on every run (4 s of collection here; docs/performance.md, "The test suite").
 test: $(STAMP) fashion-mnist browser
-	OMP_NUM_THREADS=1 $(BIN)/pytest -q
+	env -u PYTHONDONTWRITEBYTECODE OMP_NUM_THREADS=1 $(BIN)/pytest -q
 
 demo: $(STAMP) fashion-mnist
 	$(BIN)/ftunlearn theory --out runs/demo/theory
