@@ -16,6 +16,9 @@ row of metrics. Metric keys:
 - ``max_logit``: the largest |logit| over D_f, D_r and D_test (a diverged model's is huge);
 - with ``rte_seconds``: ``rte_seconds``, and ``rte_ratio`` when ``retrain_seconds`` is given too;
 - with ``weights_changed``: ``weights_changed`` (0 means the model is bit-identical to its input).
+
+``metrics="primary"`` (``registry.MetricSelection``) keeps only the main table's keys and what
+Avg Gap averages, and skips computing the rest (a tuning trial reads nothing else).
 """
 
 from __future__ import annotations
@@ -162,7 +165,7 @@ def model_outputs(
     evaluates on at most that many retain samples (a seeded, label-stratified subsample, the
     same for every model of a seed): cheaper, at the cost of RA's sampling error (binomial,
     at most 50/sqrt(n) points; docs/performance.md, "Evaluation cost"). ``metrics="primary"``
-    computes only the main table's metrics (a golden's outputs need all)."""
+    computes only the main table's metrics."""
     forget_idx, retain_idx, classes = _checked_split(dataset, split)
     rows = stratified_subsample(dataset.y_train[retain_idx].numpy(), retain_samples, seed)
     retain_idx = retain_idx[torch.from_numpy(rows)]
