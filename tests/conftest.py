@@ -67,13 +67,14 @@ def all_figure_formats() -> Iterator[None]:
 @pytest.fixture
 def tiny_bench_argv(tmp_path: Path):
     """``ftunlearn bench`` argv of a one-seed, one-method digits run into ``tmp_path/run``
-    (the cache beside it), plus the caller's extra flags."""
+    (the cache beside it) computing the main table's metrics only, plus the caller's extra
+    flags (``--metrics all`` for every metric, as test_cli.py's end-to-end run)."""
 
     def argv(*extra: str) -> list[str]:
         return ["bench", "--dataset", "digits", "--model", "mlp:hidden=16,depth=1", "--methods",
                 "ft", "--seeds", "1", "--recipe", "epochs=2", "--hp", "ft.epochs=1", "--out",
                 str(tmp_path / "run"), "--cache-dir", str(tmp_path / "cache"), "--no-progress",
-                "--device", "cpu", *extra]
+                "--device", "cpu", "--metrics", "primary", *extra]
 
     return argv
 

@@ -67,7 +67,7 @@ def test_paper_preset_has_a_run_per_forget_spec(tmp_path):
 @pytest.mark.slow
 def test_bench_then_report_end_to_end(tmp_path, capsys, tiny_bench_argv):
     out = tmp_path / "run"
-    argv = tiny_bench_argv()
+    argv = tiny_bench_argv("--metrics", "all")
     assert main(argv) == 0
     printed = capsys.readouterr()
     assert "cells: 3 run, 0 already done, 0 failed" in printed.out

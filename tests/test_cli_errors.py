@@ -135,6 +135,7 @@ CASES: dict[str, list[str]] = {
     "eval retain samples 0": bench("--eval-retain-samples", "0"),
     "eval retain samples text": bench("--eval-retain-samples", "most"),
     "attack samples 1": bench("--attack-samples", "1"),
+    "unknown metric selection": bench("--metrics", "most"),
     "unknown preset": ["bench", "--preset", "huge", "--out", "{out}"],
     "report without folder": ["report"],
     "unknown command": ["frobnicate"],

@@ -53,7 +53,7 @@ def _add_bench_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     from ftunlearn.experiments.tracking import TRACKERS
     from ftunlearn.metrics.mia import ATTACK_SAMPLES
-    from ftunlearn.metrics.registry import NonMembers
+    from ftunlearn.metrics.registry import MetricSelection, NonMembers
 
     add_run_inputs(parser, methods_help="comma-separated method names, or all (default)")
     parser.add_argument("--seeds", help="a count (3 means 0,1,2) or a list (0,5,9); default 3")
@@ -84,6 +84,9 @@ def _add_bench_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="members and non-members each MIA attack is fitted on: at most N a "
                         "side, all, or auto (default: all where the SVC is solved exactly, else "
                         f"{ATTACK_SAMPLES})")
+    parser.add_argument("--metrics", choices=typing.get_args(MetricSelection),
+                        help="every metric (default), or only the main table's (primary: "
+                        "quicker, without the attack-quality check, loss-MIA and diagnostics)")
     parser.add_argument("--no-report", action="store_true", help="skip the report at the end")
     parser.add_argument("--log", choices=TRACKERS.names(), help="also log every cell "
                         "and the report to MLflow (OUT/mlruns) or TensorBoard (OUT/tensorboard)")

@@ -113,6 +113,7 @@ def bench_configs(args: argparse.Namespace) -> list[tuple[Path, Any]]:
             "mia_non_members": getattr(args, "mia_non_members", None),
             "eval_retain_samples": getattr(args, "eval_retain_samples", None),
             "attack_samples": getattr(args, "attack_samples", None),
+            "metrics": getattr(args, "metrics", None),
         }.items() if value is not None
     }
     configs = []

@@ -49,7 +49,7 @@ class Nudge(Unlearner):
 def config(**changes) -> BenchConfig:
     base = dict(dataset="digits", model="mlp:hidden=16,depth=1", forget="random:0.1",
                 methods=(Nudge.name,), seeds=(0,), recipe=Recipe(epochs=1, batch_size=64),
-                device="cpu", mia_extras=False)
+                device="cpu", mia_extras=False, metrics="primary")
     return BenchConfig(**{**base, **changes})
 
 

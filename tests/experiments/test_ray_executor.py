@@ -70,7 +70,7 @@ def sweep(**changes) -> BenchConfig:
         dataset="digits", model="mlp:hidden=16,depth=1", forget="random:0.1",
         methods=("ft", "ga"), seeds=(0, 1), recipe=Recipe(epochs=2, batch_size=64, lr=0.05),
         hyperparameters={"ft": {"epochs": 1}, "ga": {"epochs": 1}}, device="cpu",
-        mia_extras=False,
+        mia_extras=False, metrics="primary",
     )
     return BenchConfig(**{**base, **changes})
 

@@ -57,7 +57,8 @@ class AlwaysFails(Unlearner):
 def config(**changes):
     base = dict(dataset="digits", model="mlp:hidden=16,depth=1", forget="random:0.1",
                 methods=("test-shift",), seeds=(0, 1),
-                recipe=Recipe(epochs=2, batch_size=64, lr=0.05), device="cpu", mia_extras=False)
+                recipe=Recipe(epochs=2, batch_size=64, lr=0.05), device="cpu", mia_extras=False,
+                metrics="primary")  # the runner's bookkeeping, not every metric
     return BenchConfig(**{**base, **changes})
 
 
@@ -92,7 +93,7 @@ def test_run_stores_every_cell_then_skips_them(tmp_path, options, monkeypatch):
     reference = workspace.reference(1)
     again = evaluate(reference.golden.model, workspace.dataset, reference.split,
                      golden=reference.golden_outputs, seed=1, device="cpu",
-                     **workspace.evaluation_options)
+                     metrics=workspace.config.metrics, **workspace.evaluation_options)
     stored_golden = next(r for r in golden if r.seed == 1).metrics
     assert {k: v for k, v in stored_golden.items() if k not in TIMING} == again
     # the original model is a row of its own: no unlearning time, still away from golden
@@ -184,3 +185,28 @@ def test_the_benchmarks_golden_model_is_what_the_retrain_method_gives(tmp_path):
     golden = reference.golden.model.state_dict()
     for name, value in retrained.state_dict().items():
         assert torch.equal(value, golden[name]), name
+
+
+def test_primary_metrics_are_the_full_runs_main_table_in_cells_of_their_own(tmp_path, options):
+    from ftunlearn.experiments.report import protocol_items, summarize
+    from ftunlearn.metrics.registry import avg_gap_keys, primary_metrics
+
+    quick, full = tmp_path / "quick", tmp_path / "full"
+    assert bench(config(seeds=(0,), metrics="primary"), quick, options=options).finished == 3
+    assert bench(config(seeds=(0,), metrics="all"), full, options=options).finished == 3
+    kept = set(primary_metrics()) | set(avg_gap_keys())
+    full_rows = {r.method: r for r in run_results(full)}
+    for row in run_results(quick):
+        every = full_rows[row.method].metrics
+        assert {"MIA_attack_acc", "loss_MIA", "forget_CE"} <= set(every)
+        assert set(row.metrics) == kept & set(every), row.method
+        for name in row.metrics.keys() - TIMING:
+            assert row.metrics[name] == every[name], (row.method, name)
+        assert row.config["metrics"] == "primary" and "metrics" not in full_rows[
+            row.method].config
+    quality = dict(protocol_items(summarize(run_results(quick))))["attack quality"]
+    assert quality.startswith("not measured") and "--metrics primary" in quality
+    # other cells: every metric re-runs them in the same folder, and its rows are reported
+    again = bench(config(seeds=(0,), metrics="all"), quick, options=options)
+    assert (again.skipped, again.finished) == (0, 3)
+    assert all("MIA_attack_acc" in row.metrics for row in run_results(quick))

@@ -16,7 +16,8 @@ from ftunlearn.experiments import tracking
 from ftunlearn.experiments.store import RESULTS_FILENAME, ResultStore
 
 TINY = ["--dataset", "digits", "--model", "mlp:hidden=8,depth=1", "--methods", "ft",
-        "--seeds", "1", "--recipe", "epochs=2", "--threads", "1", "--no-progress"]
+        "--seeds", "1", "--recipe", "epochs=2", "--threads", "1", "--no-progress",
+        "--metrics", "primary"]
 
 
 def _stored(out: Path) -> dict[str, object]:

@@ -117,11 +117,13 @@ EpochReporter = Callable[[str, int, int], None]
 
 def run_cell(
     workspace: Workspace, cell: Cell, *, on_epoch: EpochReporter | None = None,
-    metrics: MetricSelection = "all",
+    metrics: MetricSelection | None = None,
 ) -> CellResult:
-    """Run one cell: unlearn (timed) and evaluate (``metrics``: all, or the main table's)
-    against the golden model of its seed."""
+    """Run one cell: unlearn (timed) and evaluate (``metrics``: all, or the main table's; by
+    default the config's choice) against the golden model of its seed."""
     config = workspace.config
+    if metrics is None:
+        metrics = config.metrics
     started_at = _now()
     common = {
         "cell_key": cell.key(config), "method": cell.method, "seed": cell.seed,

@@ -13,7 +13,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from ftunlearn.errors import UnlearnError
 from ftunlearn.experiments.pseudo import PSEUDO_METHODS
 from ftunlearn.methods.base import METHODS
-from ftunlearn.metrics.registry import NonMembers
+from ftunlearn.metrics.registry import MetricSelection, NonMembers
 from ftunlearn.params import Params, Range, Seed
 from ftunlearn.training import Recipe
 
@@ -56,6 +56,10 @@ class BenchConfig(Params):
     attack_samples: Annotated[int, Range(ge=2)] | Literal["all", "auto"] = "auto"
     """Members and non-members each MIA attack is fitted on: at most this many a side, all, or
     ``"auto"`` (all where the SVC is solved exactly, else ``mia.ATTACK_SAMPLES``)."""
+    metrics: MetricSelection = "all"
+    """Every metric (default), or only the main table's (``primary``: UA, RA, TA, MIA, Avg Gap,
+    forget-loss gap, RTE), for quick sweeps: the attack-quality check (MIA_attack_acc), loss-MIA
+    and the other diagnostics are then not computed."""
     original_weights: str | None = None
     """The user's trained weights (``.safetensors`` or a ``.pt`` state dict) used as the original
     of every seed instead of training one; the golden models are still trained with the recipe."""
@@ -92,12 +96,14 @@ class BenchConfig(Params):
                 "attack_samples": _evaluate_size(self.attack_samples)}
 
     def to_dict(self) -> dict[str, Any]:
-        """As :meth:`Params.to_dict`, without the tuning keys when unset (so runs without a
-        tuned config store the configuration they always did); ``allow_tuning_seeds`` is kept
-        only when it let tuning seeds run, which the report then says."""
+        """As :meth:`Params.to_dict`, without the tuning keys when unset and ``metrics`` when
+        ``"all"`` (so such runs store the configuration they always did); ``allow_tuning_seeds``
+        is kept only when it let tuning seeds run, which the report then says."""
         values = super().to_dict()
         if not self.tuning:
             values.pop("tuning")
+        if self.metrics == "all":
+            values.pop("metrics")
         if not (self.allow_tuning_seeds and set(self.seeds) & set(tuning_seeds(self.tuning))):
             values.pop("allow_tuning_seeds")
         return values

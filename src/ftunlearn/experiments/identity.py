@@ -98,6 +98,8 @@ def run_identity(config: BenchConfig, dataset: Dataset | None = None) -> RunIden
         "mia_non_members": config.mia_non_members,
         **config.evaluation_sizes,
         "original_weights": _weights_digest(config.original_weights),
+        # only when set: runs of every metric keep the identity they always had
+        **({"metrics": config.metrics} if config.metrics != "all" else {}),
     }
     splits = {seed: make_split(dataset, config.forget, seed=seed).fingerprint
               for seed in config.seeds}

@@ -521,7 +521,8 @@ def protocol_items(summary: RunSummary) -> list[tuple[str, str]]:
     config = summary.configuration
     mia = metric_info(MIA)
     features = "confidence p_y"
-    if config.get("mia_extras", True):
+    every_metric = config.get("metrics", "all") == "all"
+    if config.get("mia_extras", True) and every_metric:
         features += "; also entropy, modified entropy and loss (extra MIA columns)"
     items = [
         ("MIA attack", mia.definition if mia.registered else "RBF SVC membership attack"),
@@ -535,7 +536,9 @@ def protocol_items(summary: RunSummary) -> list[tuple[str, str]]:
                                      "every member and non-member")),
         ("attack quality", f"{MIA_ATTACK_ACC} (cross-validated accuracy of the attack on its "
                            f"own members vs non-members); below {CHANCE_ATTACK_ACC:g} % the MIA "
-                           f"column says '{CHANCE_FLAG}' and Avg Gap is also shown without it"),
+                           f"column says '{CHANCE_FLAG}' and Avg Gap is also shown without it"
+         if every_metric else f"not measured: the run computed only the main table's metrics "
+                              f"(--metrics primary), without {MIA_ATTACK_ACC}"),
         ("intervals", INTERVAL_METHOD),
         ("best mark", f"{BEST_MARK} on the lowest mean Avg Gap only when its interval does not "
                       "overlap the runner-up's (else a tie is reported); the golden and original "

@@ -146,7 +146,7 @@ class Workspace:
             )
             outputs = model_outputs(
                 golden.model, self.dataset, split, seed=seed, device=self.config.device,
-                **self.evaluation_options,
+                metrics=self.config.metrics, **self.evaluation_options,
             )
             self._references[seed] = Reference(split, original, golden, outputs)
         return self._references[seed]

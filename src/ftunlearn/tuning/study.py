@@ -32,6 +32,7 @@ from ftunlearn.experiments.workspace import Workspace
 from ftunlearn.methods.base import METHODS
 from ftunlearn.tuning.objective import (
     OBJECTIVES,
+    TRIAL_METRICS,
     Evaluation,
     TrialSettings,
     evaluate,
@@ -216,7 +217,9 @@ def tune(config: BenchConfig, out_dir: str | Path, settings: TuneSettings) -> Tu
 def _tune_locked(config: BenchConfig, out: Path, settings: TuneSettings,
                  storage: optuna.storages.BaseStorage, data: Dataset) -> TuneOutcome:
     """The run itself, once ``out`` is locked and its storage open, on the checked ``data``."""
-    workspace = Workspace(config, settings.cache_dir, progress=False, dataset=data)
+    # the goldens' references need no more metrics than the trials compare them with
+    workspace = Workspace(config.replace(metrics=TRIAL_METRICS), settings.cache_dir,
+                          progress=False, dataset=data)
     studies: list[MethodStudy] = []
     with _quiet_optuna(), _threads(settings.threads):
         golden_ra = golden_retain_accuracy(workspace, settings.seeds)
