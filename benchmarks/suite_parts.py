@@ -29,6 +29,9 @@ PARTS = {
     "figure layout and tick-label check": [
         ("ftunlearn.experiments.plots", "hide_overlapping_tick_labels")],
     "report plots (drawn and saved)": [("ftunlearn.experiments.report", "render_plots")],
+    "digits loads (scikit-learn's CSV)": [("sklearn.datasets", "load_digits")],
+    "reference models (trained, or read from the checkpoint cache)": [
+        ("ftunlearn.experiments.cache:CheckpointCache", "get_or_train")],
     "child processes (waiting for them)": [(subprocess.Popen, "communicate"),
                                            (subprocess.Popen, "wait")],
 }
@@ -77,12 +80,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      help="where suite_parts writes its JSON")
 
 
+def _resolve(owner):
+    """A place's owner: an object, a module's name, or ``module:Class``."""
+    if not isinstance(owner, str):
+        return owner
+    module, _, attribute = owner.partition(":")
+    target = importlib.import_module(module)
+    return getattr(target, attribute) if attribute else target
+
+
 def pytest_configure(config: pytest.Config) -> None:
     timer = PartTimer()
     config.stash[TIMER] = timer
     for part, places in PARTS.items():
         for owner, name in places:
-            target = importlib.import_module(owner) if isinstance(owner, str) else owner
+            target = _resolve(owner)
             setattr(target, name, timer.wrap(part, getattr(target, name)))
 
 
