@@ -138,10 +138,11 @@ FEW_NULL_DRAWS = 8
 @pytest.fixture(scope="module")
 def audited(tmp_path_factory):
     """A K = 4 audit of 40 examples whose permutation null takes FEW_NULL_DRAWS re-splits per
-    test (the real counts cost most of its time: the acceptance run checks them)."""
+    test (the real counts cost most of its time: the acceptance run checks them). One epoch:
+    these tests check what the audit writes and recomputes, no statistic's size."""
     root = tmp_path_factory.mktemp("audit")
     config = BenchConfig(dataset="digits", model="mlp", forget="class:3", methods=("ft",),
-                         recipe=Recipe(epochs=3, batch_size=64),
+                         recipe=Recipe(epochs=1, batch_size=64),
                          hyperparameters={"ft": {"epochs": 1}})
     with pytest.MonkeyPatch.context() as patch, figure_formats(FORMATS):  # its figure's checked
         patch.setattr("ftunlearn.experiments.audit.NULL_PERMUTATIONS", FEW_NULL_DRAWS)

@@ -258,10 +258,12 @@ def _statistics(k: int, u: np.ndarray, g: np.ndarray, seed: int
     return values, eps, lira, kl
 
 
-def _statistic(key: str, k: int, u: np.ndarray, g: np.ndarray, seed: int) -> float:
-    """One rule's statistic of forget-set φ ``u`` against ``g`` (what the null re-computes)."""
+def _statistic(key: str, k: int, u: np.ndarray, g: np.ndarray, seed: int, memo: dict
+               ) -> float:
+    """One rule's statistic of forget-set φ ``u`` against ``g`` (what the null re-computes;
+    ``memo``: ``stats.epsilon``'s, kept across the re-splits of one pool)."""
     if key == "forget_score":
-        return stats.forget_score(stats.epsilon(u, g), k)
+        return stats.forget_score(stats.epsilon(u, g, memo=memo), k)
     if key == "ulira_auc":
         return stats.ulira_auc(u, g, splits=ULIRA_SPLITS, seed=seed)
     return stats.klom(u, g).p95
@@ -299,12 +301,13 @@ def _permutation_null(golden: _Outputs, held_out: _Outputs, k: int, tests: int, 
     started = time.perf_counter()
     pool = np.concatenate([golden.forget, held_out.forget])
     draws: dict[str, np.ndarray] = {}
+    memo: dict = {}
     for test, count in (("normal", NULL_PERMUTATIONS), ("rank", rank_permutations(tests))):
         rules = [rule for rule in AUDIT_RULES if rule.test == test]
 
         def score(candidate: np.ndarray, reference: np.ndarray, rules=rules
                   ) -> dict[str, float]:
-            return {rule.key: _statistic(rule.key, k, candidate, reference, seed)
+            return {rule.key: _statistic(rule.key, k, candidate, reference, seed, memo)
                     for rule in rules}
 
         draws.update(stats.permutation_null(pool, k, count, seed, score))

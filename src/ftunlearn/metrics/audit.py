@@ -48,8 +48,9 @@ KLOM_FLOOR = 1e-5
 one is non-zero)."""
 
 _TINY = np.finfo(np.float64).tiny
-_CHUNK = 2_000_000
-"""Elements per vectorised block of the ε computation (examples × rules × pooled values)."""
+_CHUNK = 500_000
+"""Elements per vectorised block of the ε computation (examples × rules × pooled values): its
+arrays stay in cache, which is faster than fewer, larger blocks."""
 
 
 def logit_confidence(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -129,37 +130,132 @@ def _single_thresholds(low: float, high: float) -> np.ndarray:
     return torch.linspace(ends[0], ends[1], n).double().numpy()
 
 
-def _reachable(bounds: np.ndarray, count_at_most) -> np.ndarray:
-    """For sorted pooled values ``bounds`` (..., m), which c = 0..m a threshold set reaches,
-    where c = how many values lie below the threshold: some point t with v[c−1] < t <= v[c]."""
-    shape = bounds.shape[:-1]
-    at_most = count_at_most(bounds)
-    total = count_at_most(np.full((*shape, 1), np.inf))
-    below = np.concatenate([np.zeros((*shape, 1), np.int64), at_most], axis=-1)
-    upper = np.concatenate([at_most, total], axis=-1)
-    return upper > below
+def _tie_tolerance(x: np.ndarray, start: np.ndarray, step: np.ndarray, n: int) -> float:
+    """How near (in steps) to a grid point a float estimate of a value's place on the grids
+    may be wrong: about a thousand times the rounding of the estimate and of numpy's points."""
+    scale = max(float(np.abs(x).max()), float(np.abs(start).max())) + n * float(step.max())
+    return 1e-9 + 1e-12 * (n + 2 * scale / float(step.min()))
 
 
-def _single_reach(values: np.ndarray) -> np.ndarray:
+def _grid_counts(x: np.ndarray, start: np.ndarray, stop: np.ndarray, n: int) -> np.ndarray:
+    """``_count_at_most`` of every value x (examples, values) on every grid (examples, grids)
+    of ``numpy.linspace(start, stop, n)``: (examples, values, grids) as floats, exactly. The
+    floor estimate is right wherever x is not within rounding of a point; only those ties go
+    through ``_count_at_most`` (the costly exact correction)."""
+    step = (stop - start) / (n - 1)
+    tol = _tie_tolerance(x, start, step, n)
+    # (x − start) / step + 1 + tol: its floor is the count, its fraction below 2 tol a tie
+    position = x[:, :, None] - (start - (1 + tol) * step)[:, None, :]
+    position *= (1 / step)[:, None, :]
+    counts = np.floor(position)
+    position -= counts
+    ties = np.flatnonzero(position < 2 * tol)  # many: grids are laid from the peaky sample's ends
+    np.clip(counts, 0, n, out=counts)
+    value, grid = np.divmod(ties, start.shape[1])  # value: (example, value) flat
+    grid += value // x.shape[1] * start.shape[1]  # grid: (example, grid) flat
+    counts.reshape(-1)[ties] = _count_at_most(x.reshape(-1)[value], start.reshape(-1)[grid],
+                                              stop.reshape(-1)[grid], n)
+    return counts
+
+
+def _reachable(at_most: np.ndarray) -> np.ndarray:
+    """Which c = 0..m a threshold set reaches, from how many of its thresholds are <= each
+    sorted pooled value, padded by a value below every threshold and one above (axis 0, or 1
+    of 3-D arrays: m + 2): c = how many values lie below the threshold, reached where some
+    threshold t has v[c−1] < t <= v[c]."""
+    if at_most.ndim == 3:
+        return at_most[:, 1:] > at_most[:, :-1]
+    return at_most[1:] > at_most[:-1]
+
+
+def _single_reach(values: np.ndarray, memo: dict) -> np.ndarray:
     """Which counts c of each example's sorted pooled values (rows) the single thresholds
-    reach: ``_reachable`` row by row, with each row's own thresholds."""
-    reach = np.empty((values.shape[0], values.shape[1] + 1), dtype=bool)
-    for row, out in zip(values, reach, strict=True):
-        thresholds = _single_thresholds(row[0], row[-1])
-        at_most = np.searchsorted(thresholds, row, side="right")
-        out[0] = at_most[0] > 0
-        np.greater(at_most[1:], at_most[:-1], out=out[1:-1])
-        out[-1] = thresholds.size > at_most[-1]
-    return reach
+    reach: ``_reachable`` row by row, with each row's own thresholds. A row depends on the
+    pooled values alone, which every re-split of a permutation null shares: ``memo`` keeps it."""
+    reach = []
+    for row in values:
+        key = ("single", row.tobytes())
+        if key not in memo:
+            thresholds = _single_thresholds(row[0], row[-1])
+            at_most = np.searchsorted(thresholds, row, side="right")
+            memo[key] = _reachable(np.concatenate([[0], at_most, [thresholds.size]]))
+        reach.append(memo[key])
+    return np.stack(reach)
+
+
+def _union_by_count(reach: np.ndarray, at_or_below: np.ndarray) -> np.ndarray:
+    """(examples, a, c): whether some right r with a = ``at_or_below`` (examples, rights),
+    non-decreasing along the rights, reaches c (``reach``: examples, c, rights). Each a's
+    rights are one run [first[a], first[a + 1]), read off running sums of ``reach``."""
+    examples, width, rights = reach.shape
+    totals = np.empty((examples, width, rights + 1), dtype=np.int32)
+    totals[:, :, 0] = 0
+    np.cumsum(reach, axis=2, out=totals[:, :, 1:])
+    first = np.stack([np.searchsorted(row, np.arange(width + 1)) for row in at_or_below])
+    rows = np.arange(examples * width).reshape(examples, width, 1) * (rights + 1)
+    at = totals.reshape(-1)[rows + first[:, None, :]]  # [e, c, a]: reached before a's run
+    return (at[..., 1:] > at[..., :-1]).transpose(0, 2, 1)
+
+
+def _right_grid(p_min: np.ndarray, p_max: np.ndarray, width: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """The interval rules' right ends per example, numpy.linspace(P.min + w − 2, P.max + 2,
+    ceil(100 · span)) padded to the longest (examples, rights), and which are real."""
+    r_start = (p_min + width) - INTERVAL_SLACK
+    r_stop = p_max + INTERVAL_SLACK
+    n_right = threshold_count(r_stop - r_start)
+    j = np.arange(int(n_right.max()))
+    r_step = (r_stop - r_start) / (n_right - 1)
+    rights = _numpy_grid(r_start[:, None], r_step[:, None], r_stop[:, None],
+                         n_right[:, None], j[None, :])
+    return rights, j[None, :] < n_right[:, None]
+
+
+def _interval_reach(values: np.ndarray, p_min: np.ndarray, p_max: np.ndarray,
+                    width: np.ndarray) -> np.ndarray:
+    """Which (a, c) the interval rules reach per example, (examples, m + 1, m + 1): a = pooled
+    values <= r, c = pooled values < l, with r on ``_right_grid`` and, for each r, l on
+    numpy.linspace(r − w − 2, r − w + 2, 400). A rule's error counts depend on (a, c) alone,
+    so the rights are merged by a."""
+    rights, real = _right_grid(p_min, p_max, width)
+    at_or_below = np.stack([np.searchsorted(v, r, side="right")  # pooled <= r
+                            for v, r in zip(values, rights, strict=True)])
+    if (at_or_below[:, 1:] < at_or_below[:, :-1]).any():  # rounding at huge φ: rules are a set
+        order = np.argsort(at_or_below, axis=1, kind="stable")
+        rights, real, at_or_below = (np.take_along_axis(a, order, axis=1)
+                                     for a in (rights, real, at_or_below))
+    n_left = int(threshold_count(2 * INTERVAL_SLACK))
+    l_start = (rights - width[:, None]) - INTERVAL_SLACK
+    l_stop = (rights - width[:, None]) + INTERVAL_SLACK
+    low = np.minimum(values[:, 0], l_start.min(axis=1)) - 1  # below every left end
+    high = np.maximum(values[:, -1], l_stop.max(axis=1)) + 1  # above every one
+    padded = np.concatenate([low[:, None], values, high[:, None]], axis=1)
+    reach = _reachable(_grid_counts(padded, l_start, l_stop, n_left))  # [e, c, r]
+    reach &= real[:, None, :]
+    return _union_by_count(reach, at_or_below)
+
+
+def _lookup(tables: dict, k_u: int, k_g: int, fp: np.ndarray, fn: np.ndarray,
+            neg_is_u: np.ndarray) -> np.ndarray:
+    """ε of rules by (false positives, false negatives); negatives from u where asked."""
+    as_u = tables.setdefault((k_u, k_g), _epsilon_table(k_u, k_g))
+    if k_u == k_g:  # one table either way round
+        return as_u[fp, fn]
+    as_g = tables.setdefault((k_g, k_u), _epsilon_table(k_g, k_u))
+    fp_u, fn_u = np.minimum(fp, k_u), np.minimum(fn, k_g)
+    fp_g, fn_g = np.minimum(fp, k_g), np.minimum(fn, k_u)
+    return np.where(neg_is_u, as_u[fp_u, fn_u], as_g[fp_g, fn_g])
 
 
 def _block_epsilon(u: np.ndarray, g: np.ndarray, tables: dict) -> np.ndarray:
-    """ε of every example (column) of one block, the challenge's rules vectorised.
+    """ε of every example (column) of one block, the challenge's rules vectorised (``tables``:
+    the ε tables and single-threshold rows computed so far, see :func:`epsilon`).
 
     Rules are counted, not enumerated: a rule's error counts depend only on how many pooled
     values lie below its threshold(s), so each threshold set is reduced to the counts it
     reaches (``_reachable``), with the thresholds placed exactly where the challenge's
-    ``numpy``/``torch`` ``linspace`` calls put them.
+    ``numpy``/``torch`` ``linspace`` calls put them (counted from a float estimate, corrected
+    exactly at ties: ``_grid_counts``), and the interval rules merged by their error counts.
     """
     k_u, k_g = u.shape[0], g.shape[0]
     pooled = np.concatenate([u, g]).T  # (examples, m)
@@ -177,70 +273,41 @@ def _block_epsilon(u: np.ndarray, g: np.ndarray, tables: dict) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         peaky_cap = smallest / largest < PEAKY_RATIO  # 0/0 is NaN: not peaky, as the reference
 
-    def lookup(fp: np.ndarray, fn: np.ndarray, neg_is_u: np.ndarray) -> np.ndarray:
-        """ε of rules by (false positives, false negatives); negatives from u where asked."""
-        as_u = tables.setdefault((k_u, k_g), _epsilon_table(k_u, k_g))
-        if k_u == k_g:  # one table either way round
-            return as_u[fp, fn]
-        as_g = tables.setdefault((k_g, k_u), _epsilon_table(k_g, k_u))
-        fp_u, fn_u = np.minimum(fp, k_u), np.minimum(fn, k_g)
-        fp_g, fn_g = np.minimum(fp, k_g), np.minimum(fn, k_u)
-        return np.where(neg_is_u, as_u[fp_u, fn_u], as_g[fp_g, fn_g])
-
     def cum(side_is_u: np.ndarray) -> np.ndarray:
         return np.where(side_is_u[:, None], cum_u, cum_g)
 
     # Single thresholds: "pos" (the larger median) predicted where φ >= t.
-    reached = _single_reach(values)  # c = pooled values below t
+    reached = _single_reach(values, tables)  # c = pooled values below t
     pos_cum, neg_cum = cum(pos_is_u), cum(~pos_is_u)
     n_neg = np.where(pos_is_u, k_g, k_u)[:, None]
     fn = pos_cum  # pos below t
     fp = n_neg - neg_cum  # neg at or above t
-    eps = lookup(fp, fn, ~pos_is_u[:, None])
+    eps = _lookup(tables, k_u, k_g, fp, fn, ~pos_is_u[:, None])
     best = np.where(reached, eps, 0.0).max(axis=1)
     # Interval rules: the peakier sample (smaller range; "neg" on a tie) predicted inside
-    # [l, r]; r on numpy.linspace(P.min + w − 2, P.max + 2, ceil(100 · span)), and for each r,
-    # l on numpy.linspace(r − w − 2, r − w + 2, 400), w = the peakier sample's range.
+    # [l, r], w = the peakier sample's range; reached by (a, c), see _interval_reach.
     peaky_is_u = np.where(range_pos >= range_neg, ~pos_is_u, pos_is_u)
     p_min = np.where(peaky_is_u, u.min(axis=0), g.min(axis=0))
     p_max = np.where(peaky_is_u, u.max(axis=0), g.max(axis=0))
-    width = smallest
-    r_start = (p_min + width) - INTERVAL_SLACK
-    r_stop = p_max + INTERVAL_SLACK
-    n_right = threshold_count(r_stop - r_start)
-    n_left = int(threshold_count(2 * INTERVAL_SLACK))
-    j = np.arange(int(n_right.max()))
-    r_step = (r_stop - r_start) / (n_right - 1)
-    rights = _numpy_grid(r_start[:, None], r_step[:, None], r_stop[:, None],
-                         n_right[:, None], j[None, :])  # (examples, rights)
-    right_valid = j[None, :] < n_right[:, None]
-    at_or_below = (values[:, None, :] <= rights[:, :, None]).sum(axis=2)  # pooled <= r
-    l_start = (rights - width[:, None]) - INTERVAL_SLACK
-    l_stop = (rights - width[:, None]) + INTERVAL_SLACK
-
-    def left_at_most(x: np.ndarray) -> np.ndarray:  # x: (examples, rights, m)
-        return _count_at_most(x, l_start[..., None], l_stop[..., None], n_left)
-
-    reached = _reachable(np.broadcast_to(values[:, None, :], (*rights.shape, values.shape[1])),
-                         left_at_most) & right_valid[..., None]
+    reached = _interval_reach(values, p_min, p_max, smallest)
     peaky_cum, other_cum = cum(peaky_is_u), cum(~peaky_is_u)
-    rows = np.arange(values.shape[0])[:, None]
-    peaky_le = peaky_cum[rows, at_or_below][..., None]
-    other_le = other_cum[rows, at_or_below][..., None]
-    peaky_in = np.maximum(peaky_le - peaky_cum[:, None, :], 0)
-    other_in = np.maximum(other_le - other_cum[:, None, :], 0)
+    peaky_in = np.maximum(peaky_cum[:, :, None] - peaky_cum[:, None, :], 0)  # [e, a, c]
+    other_in = np.maximum(other_cum[:, :, None] - other_cum[:, None, :], 0)
     n_peaky = np.where(peaky_is_u, k_u, k_g)[:, None, None]
-    eps = lookup(other_in, n_peaky - peaky_in, ~peaky_is_u[:, None, None])
+    eps = _lookup(tables, k_u, k_g, other_in, n_peaky - peaky_in, ~peaky_is_u[:, None, None])
     best = np.maximum(best, np.where(reached, eps, 0.0).max(axis=(1, 2)))
     return np.where(peaky_cap, EPS_CAP, np.minimum(best, EPS_CAP))
 
 
-def epsilon(unlearned: np.ndarray, golden: np.ndarray) -> np.ndarray | float:
+def epsilon(unlearned: np.ndarray, golden: np.ndarray, *, memo: dict | None = None
+            ) -> np.ndarray | float:
     """ε per example from the statistic under unlearned and golden models.
 
     1-D inputs are one example's samples (returns a float); 2-D inputs are ``(models,
     examples)`` with the same number of examples (returns one ε per example). The decision
     rules are the NeurIPS 2023 unlearning challenge's (its ``metric.py``), thresholds included.
+    ``memo``: a dict the caller keeps across calls on re-splits of one pool (a permutation
+    null), so that what depends on the pooled values alone is computed once.
     """
     u = np.asarray(unlearned, dtype=np.float64)
     g = np.asarray(golden, dtype=np.float64)
@@ -253,7 +320,7 @@ def epsilon(unlearned: np.ndarray, golden: np.ndarray) -> np.ndarray | float:
         raise UnlearnError("epsilon needs at least two models on each side")
     if not (np.isfinite(u).all() and np.isfinite(g).all()):
         raise UnlearnError("epsilon got non-finite statistics")
-    tables: dict = {}
+    tables: dict = {} if memo is None else memo
     m = u.shape[0] + g.shape[0]
     per_block = max(1, _CHUNK // ((threshold_count(2 * INTERVAL_SLACK) + 2) * (m + 1)))
     eps = np.concatenate([
@@ -330,8 +397,10 @@ def permutation_null(pool: np.ndarray, k: int, permutations: int, seed: int, sco
 def permutation_forget_scores(pool: np.ndarray, k: int, permutations: int, seed: int
                               ) -> np.ndarray:
     """F of a perfect method at this K over ``permutations`` re-splits (``permutation_null``)."""
+    memo: dict = {}
+
     def score(candidate: np.ndarray, reference: np.ndarray) -> dict[str, float]:
-        return {"F": forget_score(epsilon(candidate, reference), k)}
+        return {"F": forget_score(epsilon(candidate, reference, memo=memo), k)}
 
     return permutation_null(pool, k, permutations, seed, score)["F"]
 
