@@ -144,6 +144,21 @@ def test_ray_rows_equal_local_rows(ray_cluster, tmp_path, shared_cache):
 
 @pytest.mark.ray
 @skip_without_ray
+def test_failed_preparation_fails_every_cell_of_its_seed(ray_cluster, tmp_path):
+    # before the tests that kill a worker: a cell after those waits for its replacement
+    config = sweep(methods=("ft",), hyperparameters={}, seeds=(0,),
+                   recipe=Recipe(epochs=1, batch_size=64, lr=1e6))  # the original diverges
+    outcome = bench(config, tmp_path / "run", executor="ray",
+                    options=ExecutorOptions(cache_dir=tmp_path / "cache", progress=False))
+    assert (outcome.planned, outcome.finished, outcome.failed) == (3, 0, 3)
+    rows = stored(tmp_path / "run").values()
+    assert sorted(r.method for r in rows) == ["ft", "golden", "original"]
+    assert all(r.status == "failed" and "original seed 0: the loss became nan" in r.error
+               for r in rows)
+
+
+@pytest.mark.ray
+@skip_without_ray
 def test_killed_worker_is_retried_and_the_run_completes(ray_cluster, tmp_path, shared_cache):
     marker = tmp_path / "crashed-once"
     out = tmp_path / "run"
@@ -183,20 +198,6 @@ def test_killed_worker_without_retries_fails_its_cell_and_a_rerun_completes(
     assert all(r.status == "ok" for r in after.values()) and len(after) == 8
     for key, row in finished.items():  # finished cells were neither lost nor run again
         assert after[key] == row
-
-
-@pytest.mark.ray
-@skip_without_ray
-def test_failed_preparation_fails_every_cell_of_its_seed(ray_cluster, tmp_path):
-    config = sweep(methods=("ft",), hyperparameters={}, seeds=(0,),
-                   recipe=Recipe(epochs=1, batch_size=64, lr=1e6))  # the original diverges
-    outcome = bench(config, tmp_path / "run", executor="ray",
-                    options=ExecutorOptions(cache_dir=tmp_path / "cache", progress=False))
-    assert (outcome.planned, outcome.finished, outcome.failed) == (3, 0, 3)
-    rows = stored(tmp_path / "run").values()
-    assert sorted(r.method for r in rows) == ["ft", "golden", "original"]
-    assert all(r.status == "failed" and "original seed 0: the loss became nan" in r.error
-               for r in rows)
 
 
 def test_ray_executor_without_ray_says_how_to_install(monkeypatch, tmp_path):
