@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 FASHION_DIR := /usr/share/datasets/fashion-mnist
 
-.PHONY: demo test lint benchmarks fashion-mnist browser clean
+.PHONY: demo test test-fast lint benchmarks fashion-mnist browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,10 @@ browser:
 # module again on every run (4 s of collection here; docs/performance.md, "The test suite").
 test: $(STAMP) fashion-mnist browser
 	env -u PYTHONDONTWRITEBYTECODE OMP_NUM_THREADS=1 $(BIN)/pytest -q
+
+# the edit-and-check loop: every test but the end-to-end ones marked slow (make test runs all)
+test-fast: $(STAMP) fashion-mnist browser
+	env -u PYTHONDONTWRITEBYTECODE OMP_NUM_THREADS=1 $(BIN)/pytest -q -m "not slow"
 
 demo: $(STAMP) fashion-mnist
 	$(BIN)/ftunlearn theory --out runs/demo/theory

@@ -23,6 +23,7 @@ def run_script(*args: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=240, check=False)
 
 
+@pytest.mark.slow
 def test_tiny_check_runs_on_the_cpu_and_writes_both_results(tmp_path):
     done = run_script("--tiny", "--out-dir", str(tmp_path))
     assert done.returncode == 0, done.stderr[-2000:]
@@ -52,6 +53,7 @@ def test_tiny_check_runs_on_the_cpu_and_writes_both_results(tmp_path):
     assert "gpu_check.sh: done" in done.stdout
 
 
+@pytest.mark.slow
 def test_full_check_without_a_gpu_refuses_and_says_what_to_do(tmp_path):
     done = run_script("--out-dir", str(tmp_path))
     assert done.returncode == 2

@@ -65,12 +65,14 @@ def shell_run(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_the_shell_example_runs_as_written_in_a_fresh_folder(shell_run) -> None:
     out = shell_run / "runs" / "forget-3"
     assert {p.name for p in out.iterdir()} >= {"model.safetensors", "manifest.json",
                                                 "report.md", "report.html"}
 
 
+@pytest.mark.slow
 def test_the_shell_examples_output_loads_back_as_written(shell_run) -> None:
     done = subprocess.run([str(VENV_BIN / "python"), "-"], input=example("shell-load"),
                           cwd=shell_run, env=clean_env(shell_run), capture_output=True,

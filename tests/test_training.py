@@ -171,6 +171,7 @@ def test_channels_last_is_kept_off_the_convolutions_onednn_breaks(model, safe):
     assert channels_last_is_safe(model) is safe
 
 
+@pytest.mark.slow
 def test_a_width_4_resnet_fits_on_the_cpu_without_corrupting_the_heap():
     # A child process: the oneDNN fault this guards against aborts the interpreter.
     script = (

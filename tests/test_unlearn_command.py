@@ -72,6 +72,7 @@ def test_unlearn_reports_user_mistakes_in_one_line(tmp_path, capsys) -> None:
         "ftunlearn unlearn: error: --weights: no checkpoint file")
 
 
+@pytest.mark.slow
 def test_python_dash_m_runs_the_command_line() -> None:
     # -X importtime lists every module the start-up (the whole parser) imports, on stderr
     done = subprocess.run([sys.executable, "-X", "importtime", "-m", "ftunlearn", "--version"],

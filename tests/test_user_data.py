@@ -162,6 +162,7 @@ def test_retrain_without_a_recipe_asks_for_one() -> None:
 MEMORY_SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_lazy_memory.py"
 
 
+@pytest.mark.slow
 def test_a_lazy_dataset_is_streamed_without_being_held_in_memory() -> None:
     # 20 000 samples of 3x32x32 float32 are 245 MB; make test keeps it small, the benchmark
     # runs the 200 000-sample case with the same script

@@ -187,6 +187,7 @@ except UnlearnError as error:
 """
 
 
+@pytest.mark.slow
 def test_a_label_of_1e9_is_refused_before_any_per_class_allocation(tmp_path: Path) -> None:
     import resource
     import subprocess

@@ -105,6 +105,7 @@ def shared_cache(tmp_path_factory):
 
 
 @pytest.mark.ray
+@pytest.mark.slow
 @skip_without_ray
 def test_ray_rows_equal_local_rows(ray_cluster, tmp_path, shared_cache):
     config = sweep()
@@ -143,6 +144,7 @@ def test_ray_rows_equal_local_rows(ray_cluster, tmp_path, shared_cache):
 
 
 @pytest.mark.ray
+@pytest.mark.slow
 @skip_without_ray
 def test_failed_preparation_fails_every_cell_of_its_seed(ray_cluster, tmp_path):
     # before the tests that kill a worker: a cell after those waits for its replacement
@@ -158,6 +160,7 @@ def test_failed_preparation_fails_every_cell_of_its_seed(ray_cluster, tmp_path):
 
 
 @pytest.mark.ray
+@pytest.mark.slow
 @skip_without_ray
 def test_killed_worker_is_retried_and_the_run_completes(ray_cluster, tmp_path, shared_cache):
     marker = tmp_path / "crashed-once"
@@ -175,6 +178,7 @@ def test_killed_worker_is_retried_and_the_run_completes(ray_cluster, tmp_path, s
 
 
 @pytest.mark.ray
+@pytest.mark.slow
 @skip_without_ray
 def test_killed_worker_without_retries_fails_its_cell_and_a_rerun_completes(
     ray_cluster, tmp_path, shared_cache
@@ -207,6 +211,7 @@ def test_ray_executor_without_ray_says_how_to_install(monkeypatch, tmp_path):
 
 
 @pytest.mark.ray
+@pytest.mark.slow
 @skip_without_ray
 @pytest.mark.parametrize(("cpus", "gpus", "device", "message"), [
     (4.0, 0.0, "cpu", "asks for 4.0 CPUs but the Ray cluster has 2"),

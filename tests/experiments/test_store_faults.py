@@ -137,6 +137,7 @@ def test_the_report_of_a_store_with_a_damaged_row_shows_only_the_others(
         stored_run / "report.md").read_text()
 
 
+@pytest.mark.slow
 def test_two_damaged_rows_print_one_warning_line_each_and_no_traceback(stored_run):
     corrupt(stored_run, _ft1("hyperparameters = 'not json'") + "; UPDATE metric SET value = "
             "'high' WHERE cell_key = 'golden-0' AND name = 'UA'")

@@ -53,6 +53,7 @@ def _finite(metrics: dict[str, float]) -> dict[str, float]:
     return {k: v for k, v in metrics.items() if math.isfinite(v)}
 
 
+@pytest.mark.slow
 def test_mlflow_holds_every_cell_with_the_stores_metrics_and_the_report(mlflow_run) -> None:
     from mlflow.tracking import MlflowClient
 
@@ -86,6 +87,7 @@ def cells_by_method(cells):
     return {run.data.params["method"]: run for run in cells.values()}
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("no_report_plots")  # the logged figures are checked above
 def test_a_resumed_bench_logs_nothing_twice_and_a_rerun_cell_replaces_its_entry(
         mlflow_run, cache) -> None:
@@ -105,6 +107,7 @@ def test_a_resumed_bench_logs_nothing_twice_and_a_rerun_cell_replaces_its_entry(
     assert len(runs) == 4
 
 
+@pytest.mark.slow
 def test_tensorboard_holds_every_cell_with_the_stores_metrics(tensorboard_run) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
