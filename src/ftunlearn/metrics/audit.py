@@ -158,14 +158,12 @@ def _grid_counts(x: np.ndarray, start: np.ndarray, stop: np.ndarray, n: int) -> 
     return counts
 
 
-def _reachable(at_most: np.ndarray) -> np.ndarray:
+def _reachable(at_most: np.ndarray, axis: int = 0) -> np.ndarray:
     """Which c = 0..m a threshold set reaches, from how many of its thresholds are <= each
-    sorted pooled value, padded by a value below every threshold and one above (axis 0, or 1
-    of 3-D arrays: m + 2): c = how many values lie below the threshold, reached where some
-    threshold t has v[c−1] < t <= v[c]."""
-    if at_most.ndim == 3:
-        return at_most[:, 1:] > at_most[:, :-1]
-    return at_most[1:] > at_most[:-1]
+    sorted pooled value, padded by a value below every threshold and one above (``axis``:
+    m + 2): c = how many values lie below the threshold, reached where some threshold t has
+    v[c−1] < t <= v[c]."""
+    return np.diff(at_most, axis=axis) > 0
 
 
 def _single_reach(values: np.ndarray, memo: dict) -> np.ndarray:
@@ -230,7 +228,7 @@ def _interval_reach(values: np.ndarray, p_min: np.ndarray, p_max: np.ndarray,
     low = np.minimum(values[:, 0], l_start.min(axis=1)) - 1  # below every left end
     high = np.maximum(values[:, -1], l_stop.max(axis=1)) + 1  # above every one
     padded = np.concatenate([low[:, None], values, high[:, None]], axis=1)
-    reach = _reachable(_grid_counts(padded, l_start, l_stop, n_left))  # [e, c, r]
+    reach = _reachable(_grid_counts(padded, l_start, l_stop, n_left), axis=1)  # [e, c, r]
     reach &= real[:, None, :]
     return _union_by_count(reach, at_or_below)
 
