@@ -2,7 +2,8 @@
 no finished cell (the cell is retried, or stored as failed and run again by the same command).
 
 One local Ray instance (2 CPUs, no dashboard) serves the whole module. Its workers import this
-module (it is on their PYTHONPATH) to find the test-only method that kills its own worker.
+module (it is on the PYTHONPATH they inherit) to find the test-only method that kills its own
+worker.
 """
 
 from __future__ import annotations
@@ -91,9 +92,12 @@ def ray_cluster():
 
     here = Path(__file__).resolve().parent
     paths = [str(here), str(here.parent.parent), os.environ.get("PYTHONPATH", "")]
-    python_path = os.pathsep.join(p for p in paths if p)
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR",
-             log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": python_path}})
+    # in the environment Ray's processes inherit, not a runtime_env: Ray starts its workers
+    # with the default environment ahead of the first task, and a runtime_env would need new ones
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PYTHONPATH", os.pathsep.join(p for p in paths if p))
+        ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR",
+                 log_to_driver=False)
     yield ray
     ray.shutdown()
 
