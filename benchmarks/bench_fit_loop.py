@@ -48,6 +48,38 @@ def fit_loop(model, x, y, recipe: Recipe, device) -> float:
                progress=False).seconds
 
 
+def compare_loops(model_spec: str, shape: tuple[int, ...], samples: int, batch_size: int,
+                  epochs: int, repeats: int, device: torch.device) -> dict[str, object]:
+    """Both loops on ``samples`` seeded random inputs, ``repeats`` times each, alternating."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(samples, *shape, generator=g)
+    y = torch.randint(0, 10, (samples,), generator=g)
+    recipe = Recipe(epochs=epochs, batch_size=batch_size, schedule="constant")
+    times: dict[str, list[float]] = {"bare": [], "fit": []}
+    for _ in range(repeats):
+        for name, loop in (("bare", bare_loop), ("fit", fit_loop)):
+            model = build_model(model_spec, shape, 10, seed=0)
+            times[name].append(loop(model, x, y, recipe, device))
+    best = {name: min(values) for name, values in times.items()}
+    return {
+        "benchmark": "fit_loop_vs_bare_pytorch",
+        "model": model_spec, "input_shape": shape, "samples": samples,
+        "batch_size": batch_size, "epochs": epochs, "steps": epochs * -(-samples // batch_size),
+        "device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "machine": platform.processor() or platform.machine(),
+        "seconds": times,
+        "samples_per_second": {n: epochs * samples / t for n, t in best.items()},
+        "throughput_ratio_fit_over_bare": best["bare"] / best["fit"],
+    }
+
+
+def write(result: dict[str, object], out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(json.dumps({k: result[k] for k in ("samples_per_second",
+                                             "throughput_ratio_fit_over_bare")}, indent=2))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="cnn")
@@ -59,34 +91,9 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/fit_loop.json"))
     args = parser.parse_args()
-
     shape = tuple(int(v) for v in args.shape.split(","))
-    device = resolve_device(args.device)
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(args.samples, *shape, generator=g)
-    y = torch.randint(0, 10, (args.samples,), generator=g)
-    recipe = Recipe(epochs=args.epochs, batch_size=args.batch_size, schedule="constant")
-    times: dict[str, list[float]] = {"bare": [], "fit": []}
-    for _ in range(args.repeats):
-        for name, loop in (("bare", bare_loop), ("fit", fit_loop)):
-            model = build_model(args.model, shape, 10, seed=0)
-            times[name].append(loop(model, x, y, recipe, device))
-    steps = args.epochs * -(-args.samples // args.batch_size)
-    best = {name: min(values) for name, values in times.items()}
-    result = {
-        "benchmark": "fit_loop_vs_bare_pytorch",
-        "model": args.model, "input_shape": shape, "samples": args.samples,
-        "batch_size": args.batch_size, "epochs": args.epochs, "steps": steps,
-        "device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
-        "machine": platform.processor() or platform.machine(),
-        "seconds": times,
-        "samples_per_second": {n: args.epochs * args.samples / t for n, t in best.items()},
-        "throughput_ratio_fit_over_bare": best["bare"] / best["fit"],
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
-    print(json.dumps({k: result[k] for k in ("samples_per_second",
-                                             "throughput_ratio_fit_over_bare")}, indent=2))
+    write(compare_loops(args.model, shape, args.samples, args.batch_size, args.epochs,
+                        args.repeats, resolve_device(args.device)), args.out)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ Both use the library's own code paths (``ftunlearn.training.fit`` and ``ftunlear
 with ``device="auto"``, on seeded random data (labels from a fixed random linear teacher, so
 there is something to learn). Needs CUDA unless ``--tiny``, which runs a width-4 network on a
 few samples on whatever device there is, in seconds (what the tests run). Writes JSON and
-prints it. ``benchmarks/gpu_check.sh`` runs this and the fit-loop-vs-bare-loop comparison.
+prints it. With ``--fit-loop-out`` it then compares the fit loop with a bare loop on the same
+network (``bench_fit_loop.py``) in the same process, so the check starts Python, PyTorch and the
+GPU once; ``benchmarks/gpu_check.sh`` runs it that way.
 
     .venv/bin/python benchmarks/gpu_check.py --out benchmarks/results/gpu_check.json
 """
@@ -22,6 +24,7 @@ from pathlib import Path
 import torch
 
 import ftunlearn
+from bench_fit_loop import compare_loops, write
 from ftunlearn.models import build_model
 from ftunlearn.training import Recipe, TensorBatches, evaluate_accuracy, fit, resolve_device
 
@@ -42,6 +45,10 @@ class CheckSize:
     train_samples: int
     pretrain_epochs: int
     unlearn_epochs: int
+    loop_model: str
+    """The fit-loop-vs-bare-loop comparison's network, samples and repeats (best of)."""
+    loop_samples: int
+    loop_repeats: int
 
     @property
     def timed_steps(self) -> int:
@@ -49,11 +56,13 @@ class CheckSize:
 
 
 FULL = CheckSize(width=64, batch_size=128, warmup_steps=30, timed_batches=100, timed_epochs=4,
-                 train_samples=20_000, pretrain_epochs=2, unlearn_epochs=5)
+                 train_samples=20_000, pretrain_epochs=2, unlearn_epochs=5,
+                 loop_model="resnet18", loop_samples=25_600, loop_repeats=3)
 """About a minute on one recent GPU (the budget is 8 minutes)."""
 
 TINY = CheckSize(width=4, batch_size=8, warmup_steps=1, timed_batches=2, timed_epochs=2,
-                 train_samples=80, pretrain_epochs=1, unlearn_epochs=1)
+                 train_samples=80, pretrain_epochs=1, unlearn_epochs=1,
+                 loop_model="resnet18:width=4", loop_samples=32, loop_repeats=1)
 """Seconds on a CPU: checks that the script runs end to end, measures nothing useful."""
 
 
@@ -129,6 +138,8 @@ def main() -> int:
     parser.add_argument("--tiny", action="store_true", help="a seconds-long check on any device")
     parser.add_argument("--device", default="auto", help="auto (default), cuda[:N] or cpu")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/gpu_check.json"))
+    parser.add_argument("--fit-loop-out", type=Path,
+                        help="then compare the fit loop with a bare loop; write that JSON here")
     args = parser.parse_args()
 
     device = resolve_device(args.device)
@@ -149,6 +160,11 @@ def main() -> int:
     args.out.write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
     print(f"gpu_check: wrote {args.out}")
+    if args.fit_loop_out is not None:
+        write(compare_loops(size.loop_model, INPUT_SHAPE, size.loop_samples, size.batch_size,
+                            epochs=1, repeats=size.loop_repeats, device=device),
+              args.fit_loop_out)
+        print(f"gpu_check: wrote {args.fit_loop_out}")
     return 0
 
 

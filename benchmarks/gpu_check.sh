@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # GPU check (about 2 minutes on one recent GPU; budget 8): ResNet-18 (CIFAR stem) fit-loop
-# throughput on 32x32 inputs and one dr-ft run (benchmarks/gpu_check.py), then the fit loop
-# against a bare PyTorch loop on the same network (benchmarks/bench_fit_loop.py).
+# throughput on 32x32 inputs and one dr-ft run, then the fit loop against a bare PyTorch loop on
+# the same network (benchmarks/gpu_check.py, one process: PyTorch and the GPU start once).
 #
 #   benchmarks/gpu_check.sh [--tiny] [--out-dir DIR]
 #
@@ -31,17 +31,13 @@ mkdir -p "$OUT_DIR"
 if [ "$TINY" = 1 ]; then
   suffix=_tiny
   check_args=(--tiny)
-  loop_args=(--model resnet18:width=4 --samples 32 --batch-size 8 --repeats 1 --device auto)
 else
   suffix=
   check_args=()
-  loop_args=(--model resnet18 --samples 25600 --batch-size 128 --repeats 3 --device cuda)
 fi
 
 started=$(date +%s)
-timeout 300 "$PYTHON" benchmarks/gpu_check.py "${check_args[@]}" \
-  --out "$OUT_DIR/gpu_check$suffix.json"
-timeout 150 "$PYTHON" benchmarks/bench_fit_loop.py --shape 3,32,32 "${loop_args[@]}" \
-  --out "$OUT_DIR/fit_loop_gpu$suffix.json"
+timeout 450 "$PYTHON" benchmarks/gpu_check.py "${check_args[@]}" \
+  --out "$OUT_DIR/gpu_check$suffix.json" --fit-loop-out "$OUT_DIR/fit_loop_gpu$suffix.json"
 echo "gpu_check.sh: done in $(( $(date +%s) - started )) s; results in" \
   "$OUT_DIR/gpu_check$suffix.json and $OUT_DIR/fit_loop_gpu$suffix.json"
