@@ -71,6 +71,15 @@ def test_every_pdf_the_report_writes_embeds_truetype_fonts_never_type3(report_ru
         assert_truetype_only(pdf)
 
 
+def test_every_figure_of_the_report_is_written_in_each_format_asked_for(report_run) -> None:
+    _, _, paths = report_run
+    assert paths.plots and all(png.suffix == ".png" for png in paths.plots)
+    for png in paths.plots:
+        assert png.read_bytes().startswith(b"\x89PNG")
+        assert png.with_suffix(".svg").read_text().lstrip().startswith("<?xml")
+        assert png.with_suffix(".pdf").read_bytes().startswith(b"%PDF")
+
+
 @pytest.mark.usefixtures("all_figure_formats")
 def test_the_tuning_importance_figure_embeds_truetype_and_caveats_few_trials() -> None:
     distribution = optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)
