@@ -164,10 +164,10 @@ MEMORY_SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_lazy
 
 @pytest.mark.slow
 def test_a_lazy_dataset_is_streamed_without_being_held_in_memory() -> None:
-    # 20 000 samples of 3x32x32 float32 are 245 MB; make test keeps it small, the benchmark
+    # 12 000 samples of 3x32x32 float32 are 147 MB; make test keeps it small, the benchmark
     # runs the 200 000-sample case with the same script
     done = subprocess.run(
-        [sys.executable, str(MEMORY_SCRIPT), "--samples", "20000", "--methods",
+        [sys.executable, str(MEMORY_SCRIPT), "--samples", "12000", "--methods",
          "ft,dr-ft,rbm,salun,iu,ssd"],
         capture_output=True, text=True, timeout=300, check=False,
         env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"},
@@ -175,8 +175,9 @@ def test_a_lazy_dataset_is_streamed_without_being_held_in_memory() -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert set(report["methods"]) == {"ft", "dr-ft", "rbm", "salun", "iu", "ssd"}
-    # a materialised set alone would add 245 MB on top of torch's own ~300 MB
-    assert report["peak_rss_mib"] < report["baseline_rss_mib"] + 200
+    # a materialised set alone would add 147 MB; streamed, the methods add about 60 MB, the
+    # same at 5000 samples as at 20 000 (their models, optimisers and batches)
+    assert report["peak_rss_mib"] < report["baseline_rss_mib"] + 100
 
 
 def test_evaluate_sets_gives_the_protocol_metrics_from_loaders_and_tensors() -> None:
