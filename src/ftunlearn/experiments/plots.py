@@ -53,6 +53,8 @@ PLOTS: Registry[PlotSpec] = Registry("plot")
 FORMATS = ("png", "svg", "pdf")
 PNG_DPI = 200
 FIGURE_SIZE = (7.2, 4.4)
+METHOD_LABEL = "method-label"
+"""The ``gid`` of a scatter point's method name, which ``finish_figure`` moves off the points."""
 
 _MARKERS = ("o", "s", "^", "D", "v", "P", "<", ">", "h", "p", "d", "8")
 
@@ -109,7 +111,7 @@ def plot_figure(name: str, summary: RunSummary) -> Figure | None:
         return None
     figure.suptitle(run_title(summary), fontsize=10, color="0.3")
     _legend(figure, axes)
-    hide_overlapping_tick_labels(figure)
+    finish_figure(figure)
     return figure
 
 
@@ -128,7 +130,7 @@ def render_comparison(summaries: Sequence[RunSummary], labels: Sequence[str]) ->
     figure.suptitle("Avg Gap against RTE (lower left is better; bars: 95 % t-interval)",
                     fontsize=10)
     _legend(figure, *panels)
-    hide_overlapping_tick_labels(figure)
+    finish_figure(figure)
     return save_figure(figure)
 
 
@@ -150,10 +152,25 @@ def save_figure(figure: Figure, formats: Sequence[str] = FORMATS) -> dict[str, b
     return out
 
 
+def finish_figure(figure: Figure) -> None:
+    """Lay ``figure`` out once, as saved, then place the method labels and hide overlapping
+    tick labels on that layout (each of which draws the figure: laid out, a draw is cheap)."""
+    figure_style.fix_layout(figure, PNG_DPI)
+    screen_dpi = figure.dpi
+    figure.set_dpi(PNG_DPI)  # measured as saved, from the text extents the layout found
+    for axes in figure.axes:
+        texts = [text for text in axes.texts if text.get_gid() == METHOD_LABEL]
+        if texts:
+            adjust_text(texts, ax=axes, expand=(1.4, 1.6), force_text=(0.4, 0.6),
+                        arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.5})
+    hide_overlapping_tick_labels(figure)
+    figure.set_dpi(screen_dpi)
+
+
 def hide_overlapping_tick_labels(figure: Figure) -> None:
     """Hide every tick label that would overlap one already kept on its axis (major labels
     first, then minor ones in order), measured on the laid-out figure."""
-    figure.draw_without_rendering()  # constrained layout places the axes and the labels
+    figure.draw_without_rendering()  # places the ticks and their labels (and lays out, if on)
     renderer = figure.canvas.get_renderer()  # type: ignore[attr-defined]
     for axes in figure.axes:
         for axis in (axes.xaxis, axes.yaxis):
@@ -215,7 +232,6 @@ def _pairs(
 
 def _scatter(axes: Axes, points: list[tuple[MethodSummary, MetricStat, MetricStat]],
              log_x: bool = False) -> None:
-    texts = []
     for method, x, y in points:
         style = method_style(method.method)
         half = _half_width(x)
@@ -226,12 +242,10 @@ def _scatter(axes: Axes, points: list[tuple[MethodSummary, MetricStat, MetricSta
             capsize=2, elinewidth=0.8, label=_label(method.method),
             zorder=3 if method.is_pseudo else 2, clip_on=False, **style,
         )
-        texts.append(axes.text(x.mean, y.mean, method.method, fontsize=7, color=style["color"]))
+        axes.text(x.mean, y.mean, method.method, fontsize=7, color=style["color"],
+                  gid=METHOD_LABEL)
     axes.margins(0.1)
     axes.grid(True, alpha=0.3)
-    if texts:
-        adjust_text(texts, ax=axes, expand=(1.4, 1.6), force_text=(0.4, 0.6),
-                    arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.5})
 
 
 def _draw_ua_vs_ta(axes: Axes, summary: RunSummary) -> bool:
