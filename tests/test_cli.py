@@ -6,6 +6,7 @@ import pytest
 
 from ftunlearn.cli import build_parser, main
 from ftunlearn.cli_options import bench_configs
+from ftunlearn.data import load_dataset, make_split
 
 
 def test_list_names_every_registry(capsys):
@@ -82,6 +83,33 @@ def test_bench_then_report_end_to_end(tmp_path, capsys, tiny_bench_argv):
     assert "cells: 0 run, 3 already done" in capsys.readouterr().out
     assert main(["report", str(out)]) == 0
     assert (out / "report.html").read_text().count("data:image/png;base64") >= 3
+
+
+@pytest.mark.usefixtures("no_report_plots")
+def test_the_report_shows_the_split_sizes_the_bench_recorded_without_loading_the_data(
+        tmp_path, tiny_bench_argv, monkeypatch):
+    import ftunlearn.data
+
+    out = tmp_path / "run"
+    assert main(tiny_bench_argv()) == 0
+    record = json.loads((out / "run.json").read_text())
+    [seed] = record["config"]["seeds"]
+    data = load_dataset("digits")
+    split = make_split(data, record["config"]["forget"], seed=seed)
+    assert record["split_sizes"] == {str(seed): {"forget": split.n_forget,
+                                                 "retain": split.n_retain, "test": data.n_test}}
+    line = f"({split.n_forget} forget, {split.n_retain} retain, {data.n_test} test on seed {seed})"
+    loads = []
+    real_load = ftunlearn.data.load_dataset
+    monkeypatch.setattr(ftunlearn.data, "load_dataset",
+                        lambda *args: loads.append(args) or real_load(*args))
+    assert main(["report", str(out)]) == 0
+    assert line in (out / "report.md").read_text() and loads == []
+    # a run.json without them (an earlier ftunlearn's, or damaged): computed from the data
+    record["split_sizes"] = {str(seed): {"forget": "many"}}
+    (out / "run.json").write_text(json.dumps(record))
+    assert main(["report", str(out)]) == 0
+    assert line in (out / "report.md").read_text() and len(loads) == 1
 
 
 @pytest.mark.usefixtures("no_report_plots")

@@ -19,7 +19,7 @@ from ftunlearn.data.forget_specs import (
 )
 from ftunlearn.data.normalisation import Normalisation
 from ftunlearn.data.registry import available_datasets, load_dataset
-from ftunlearn.data.splits import Split, make_split
+from ftunlearn.data.splits import Split, SplitSizes, make_split
 
 del cifar, digits, idx, npz, svhn  # imported for their registrations only
 
@@ -31,6 +31,7 @@ __all__ = [
     "Normalisation",
     "RandomSpec",
     "Split",
+    "SplitSizes",
     "available_datasets",
     "content_fingerprint",
     "describe_forget_spec",

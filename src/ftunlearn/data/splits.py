@@ -43,6 +43,19 @@ class Split:
         return int(self.retain.shape[0])
 
 
+@dataclass(frozen=True)
+class SplitSizes:
+    """How many samples a split forgets and retains, and the dataset's test samples."""
+
+    forget: int
+    retain: int
+    test: int
+
+    @classmethod
+    def of(cls, dataset: Dataset, split: Split) -> SplitSizes:
+        return cls(split.n_forget, split.n_retain, dataset.n_test)
+
+
 def _validated(forget: np.ndarray, n: int, spec: str) -> np.ndarray:
     """``forget`` sorted, after checking it is a proper, non-empty subset of ``range(n)``."""
     if forget.size == 0:

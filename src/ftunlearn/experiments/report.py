@@ -327,7 +327,8 @@ def write_report(
     record = report_guard.report_record(results)
     report_guard.check_not_worse(run_dir, record, force=force)
     summary = dataclasses.replace(
-        summary, configuration={**summary.configuration, **report_guard.ignored_note(results)})
+        summary, configuration={**summary.configuration, **report_guard.ignored_note(results)},
+        split_sizes=getattr(results, "split_sizes", None) or {})
     run_dir.mkdir(parents=True, exist_ok=True)
     images = render_plots(summary, figure_formats)
     plot_paths: dict[str, Path | None] = {}
@@ -466,18 +467,21 @@ def _varies(keys: Sequence[str]) -> dict[str, str]:
     return dict.fromkeys(keys, "(varies by seed)")
 
 
-def split_sizes(configuration: Mapping[str, Any], seed: int) -> str | None:
-    """``|D_f| forget, |D_r| retain, |D_test| test`` of the run's split for ``seed``, or
-    ``None`` when the dataset cannot be loaded here (a report must not need the data)."""
-    from ftunlearn.data import load_dataset, make_split
+def split_sizes(summary: RunSummary, seed: int) -> str | None:
+    """``|D_f| forget, |D_r| retain, |D_test| test`` of the run's split for ``seed``: as the
+    bench recorded them, else computed from the data, else ``None`` when the dataset cannot
+    be loaded here (a report must not need the data)."""
+    from ftunlearn.data import SplitSizes, load_dataset, make_split
 
-    try:
-        data = load_dataset(configuration["dataset"], configuration.get("data_dir"))
-        split = make_split(data, configuration["forget"], seed=seed)
-    except Exception:  # any failure only costs the sizes, never the report
-        return None
-    return (f"{len(split.forget)} forget, {len(split.retain)} retain, {data.n_test} test"
-            f" on seed {seed}")
+    sizes = summary.split_sizes.get(seed)
+    if sizes is None:
+        configuration = summary.configuration
+        try:
+            data = load_dataset(configuration["dataset"], configuration.get("data_dir"))
+            sizes = SplitSizes.of(data, make_split(data, configuration["forget"], seed=seed))
+        except Exception:  # any failure only costs the sizes, never the report
+            return None
+    return f"{sizes.forget} forget, {sizes.retain} retain, {sizes.test} test on seed {seed}"
 
 
 def identity_items(summary: RunSummary) -> list[tuple[str, str]]:
@@ -487,7 +491,7 @@ def identity_items(summary: RunSummary) -> list[tuple[str, str]]:
     items = [(key, _format_value(config[key])) for key in ("dataset", "data_dir", "model")
              if config.get(key) is not None]
     if "forget" in config:
-        sizes = split_sizes(config, seeds[0]) if seeds and "dataset" in config else None
+        sizes = split_sizes(summary, seeds[0]) if seeds and "dataset" in config else None
         items.append(("forget", config["forget"] + (f" ({sizes})" if sizes else "")))
     if isinstance(config.get("recipe"), Mapping):
         items.append(("recipe", _format_mapping(config["recipe"])))

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ftunlearn.data import SplitSizes
 from ftunlearn.experiments.catalog import metric_info
 from ftunlearn.experiments.intervals import Interval, PairedDifference
 from ftunlearn.experiments.pseudo import GOLDEN, PSEUDO_METHODS
@@ -113,6 +114,9 @@ class RunSummary:
     the seeds where it was."""
     diverged: Mapping[str, tuple[int, ...]] = dataclasses.field(default_factory=dict)
     """Methods whose output diverged (see ``report._diverged``), with the seeds where it did."""
+    split_sizes: Mapping[int, SplitSizes] = dataclasses.field(default_factory=dict)
+    """Each seed's forget, retain and test sizes as the bench recorded them; empty when the
+    cells came without them (the report then computes them from the data, if it can)."""
 
     def method(self, name: str) -> MethodSummary | None:
         return next((m for m in self.methods if m.method == name), None)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ftunlearn.atomic import write_atomic
-from ftunlearn.data import Dataset, load_dataset, make_split
+from ftunlearn.data import Dataset, SplitSizes, load_dataset, make_split
 from ftunlearn.errors import UnlearnError
 from ftunlearn.experiments.cells import Cell, plan_cells
 from ftunlearn.experiments.config import BenchConfig, digest
@@ -50,10 +51,11 @@ class BenchOutcome:
 
 
 def _claim_out_dir(config: BenchConfig, out_dir: Path, identity: RunIdentity,
-                   cells: list[Cell]) -> None:
-    """Record the run's configuration, identity and planned cells in ``run.json`` (atomically);
-    refuse a folder that holds another kind of run (dataset, model, forget spec or recipe).
-    A changed identity (the same names, other content) is not refused: its cells re-run."""
+                   cells: list[Cell], data: Dataset) -> None:
+    """Record the run's configuration, identity, planned cells and each seed's split sizes
+    in ``run.json`` (atomically); refuse a folder that holds another kind of run (dataset,
+    model, forget spec or recipe). A changed identity (the same names, other content) is not
+    refused: its cells re-run."""
     marker = out_dir / RUN_FILENAME
     base = json.loads(json.dumps(config.base(), default=str))
     if marker.exists():
@@ -63,8 +65,11 @@ def _claim_out_dir(config: BenchConfig, out_dir: Path, identity: RunIdentity,
                 f"{out_dir} holds a run with another dataset, model, forget spec or recipe "
                 f"({recorded.get('base')}); use another --out to keep both"
             )
+    # reports show them without loading the data again
+    sizes = {str(seed): asdict(SplitSizes.of(data, make_split(data, config.forget, seed=seed)))
+             for seed in config.seeds}
     record = {"base": base, "config": config.to_dict(), "identity": identity.to_dict(),
-              "cells": [cell.key(config) for cell in cells]}
+              "cells": [cell.key(config) for cell in cells], "split_sizes": sizes}
     write_json_atomic(marker, record)
 
 
@@ -131,7 +136,7 @@ def bench(
     out.mkdir(parents=True, exist_ok=True)
     finished = failed = 0
     with OutDirLock(out), ResultStore(out / RESULTS_FILENAME) as store:
-        _claim_out_dir(config, out, identity, cells)
+        _claim_out_dir(config, out, identity, cells, data)
         todo, skipped = pending_cells(config, store, cells)
         planned = len(todo) + skipped
         runner = make_executor(executor, replace(options, dataset=data))
@@ -169,15 +174,30 @@ def bench(
 
 class RunResults(list[CellResult]):
     """The cells a report shows, with how many stored rows it ``ignored`` (rows of earlier
-    inputs or configurations of the folder), how many were ``damaged`` (skipped by the store)
-    and the ``plan`` digest they answer."""
+    inputs or configurations of the folder), how many were ``damaged`` (skipped by the store),
+    the ``plan`` digest they answer and the ``split_sizes`` the bench recorded per seed."""
 
     def __init__(self, cells: list[CellResult], *, ignored: int = 0, damaged: int = 0,
-                 plan: str | None = None):
+                 plan: str | None = None, split_sizes: Mapping[int, SplitSizes] | None = None):
         super().__init__(cells)
         self.ignored = ignored
         self.damaged = damaged
         self.plan = plan
+        self.split_sizes = dict(split_sizes or {})
+
+
+def _recorded_sizes(record: Mapping[str, Any]) -> dict[int, SplitSizes]:
+    """``run.json``'s split sizes per seed; none where absent (an earlier ftunlearn's record)
+    or malformed (the report then computes them from the data)."""
+    sizes = record.get("split_sizes")
+    if not isinstance(sizes, dict):
+        return {}
+    try:
+        names = [field.name for field in fields(SplitSizes)]
+        return {int(seed): SplitSizes(**{name: int(counts[name]) for name in names})
+                for seed, counts in sizes.items()}
+    except (TypeError, ValueError, KeyError):
+        return {}
 
 
 def read_run_record(out_dir: str | Path) -> dict[str, Any]:
@@ -234,4 +254,4 @@ def run_results(out_dir: str | Path) -> RunResults:
     current = sorted((r for r in stored if r.cell_key in position),
                      key=lambda result: position[result.cell_key])
     return RunResults(current, ignored=len(stored) - len(current), damaged=damaged,
-                      plan=digest({"cells": keys}))
+                      plan=digest({"cells": keys}), split_sizes=_recorded_sizes(record))
