@@ -13,6 +13,7 @@ import pytest
 from test_report_outputs import two_by_two
 
 from ftunlearn.cli import main
+from ftunlearn.experiments import report
 from ftunlearn.experiments.exports import read_results_long
 from ftunlearn.experiments.intervals import (
     Interval,
@@ -81,8 +82,10 @@ def test_attack_at_chance_flags_mia_and_adds_the_gap_without_it(tmp_path: Path) 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory):
-    # PNG only: test_camera_ready.py checks the SVG and PDF beside each PNG of its report
-    return write_report(tmp_path_factory.mktemp("exports"), two_by_two())
+    # no plots: the exports hold none (test_report_outputs.py checks this report's figures)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(report, "render_plots", lambda summary, formats=None: {})
+        return write_report(tmp_path_factory.mktemp("exports"), two_by_two())
 
 
 def test_table_tex_is_a_booktabs_tabular_with_one_row_per_method(exported) -> None:
