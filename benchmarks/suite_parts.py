@@ -11,6 +11,7 @@ that calls itself (or a child process's ``wait`` inside ``communicate``) is not 
 from __future__ import annotations
 
 import functools
+import gc
 import importlib
 import json
 import os
@@ -35,6 +36,7 @@ PARTS = {
     "child processes (waiting for them)": [(subprocess.Popen, "communicate"),
                                            (subprocess.Popen, "wait")],
 }
+GC_PART = "garbage collection (every generation, gc.callbacks)"
 TOP = 30
 """Tests listed per part, the costliest first."""
 
@@ -48,6 +50,21 @@ class PartTimer:
         self.seconds: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
         self.depth: dict[str, int] = defaultdict(int)
 
+    def add(self, part: str, seconds: float) -> None:
+        test = os.environ.get("PYTEST_CURRENT_TEST", "?").split(" ")[0]
+        self.seconds[part][test] += seconds
+
+    def gc_callback(self):
+        """A ``gc.callbacks`` entry adding each collection's seconds to :data:`GC_PART`."""
+        started = [0.0]
+
+        def on_collection(phase: str, _info: dict) -> None:
+            if phase == "start":
+                started[0] = time.perf_counter()
+            else:
+                self.add(GC_PART, time.perf_counter() - started[0])
+        return on_collection
+
     def wrap(self, part: str, function):
         @functools.wraps(function)
         def timed(*args, **kwargs):
@@ -58,8 +75,7 @@ class PartTimer:
             finally:
                 self.depth[part] -= 1
                 if self.depth[part] == 0:
-                    test = os.environ.get("PYTEST_CURRENT_TEST", "?").split(" ")[0]
-                    self.seconds[part][test] += time.perf_counter() - started
+                    self.add(part, time.perf_counter() - started)
         return timed
 
     def report(self) -> dict[str, dict]:
@@ -92,6 +108,7 @@ def _resolve(owner):
 def pytest_configure(config: pytest.Config) -> None:
     timer = PartTimer()
     config.stash[TIMER] = timer
+    gc.callbacks.append(timer.gc_callback())
     for part, places in PARTS.items():
         for owner, name in places:
             target = _resolve(owner)

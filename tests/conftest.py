@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 from collections.abc import Iterator
@@ -44,6 +45,27 @@ def pytest_configure(config: pytest.Config) -> None:
         roomy = False
     if roomy:
         os.environ["PYTEST_DEBUG_TEMPROOT"] = str(RAM_TEMPROOT)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Move what collection imported (torch, scikit-learn, matplotlib, the tests: about a million
+    objects that live to the end) out of the garbage collector's sight with ``gc.freeze``.
+
+    Each full collection otherwise walks them all again (docs/performance.md, "The test
+    suite"). Frozen objects are not collected as cycles, so a collection first clears what
+    collection left over; refcounting still frees them.
+    """
+    gc.collect()
+    gc.freeze()
+
+
+@pytest.hookimpl(trylast=True)  # after the module's fixtures are torn down
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """At the end of each test module, clear its garbage and freeze what outlives it (what
+    the tests imported lazily: torch's compiler stack, Optuna, MLflow, Ray)."""
+    if nextitem is None or nextitem.module is not item.module:
+        gc.collect()
+        gc.freeze()
 
 
 @pytest.fixture(scope="session", autouse=True)
