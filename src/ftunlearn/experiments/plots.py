@@ -158,13 +158,15 @@ def finish_figure(figure: Figure) -> None:
     figure_style.fix_layout(figure, PNG_DPI)
     screen_dpi = figure.dpi
     figure.set_dpi(PNG_DPI)  # measured as saved, from the text extents the layout found
-    for axes in figure.axes:
-        texts = [text for text in axes.texts if text.get_gid() == METHOD_LABEL]
-        if texts:
-            adjust_text(texts, ax=axes, expand=(1.4, 1.6), force_text=(0.4, 0.6),
-                        arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.5})
-    hide_overlapping_tick_labels(figure)
-    figure.set_dpi(screen_dpi)
+    try:
+        for axes in figure.axes:
+            texts = [text for text in axes.texts if text.get_gid() == METHOD_LABEL]
+            if texts:
+                adjust_text(texts, ax=axes, expand=(1.4, 1.6), force_text=(0.4, 0.6),
+                            arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.5})
+        hide_overlapping_tick_labels(figure)
+    finally:
+        figure.set_dpi(screen_dpi)
 
 
 def hide_overlapping_tick_labels(figure: Figure) -> None:
