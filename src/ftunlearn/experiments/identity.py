@@ -9,12 +9,12 @@ forget spec naming a file) are not enough, since the content behind a name can c
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import ftunlearn
-from ftunlearn.data import Dataset, load_dataset, make_split
+from ftunlearn.data import Dataset, SplitSizes, load_dataset, make_split
 from ftunlearn.experiments.config import BenchConfig, digest
 from ftunlearn.experiments.pseudo import pseudo_method
 from ftunlearn.methods.base import METHODS, reference_method
@@ -64,6 +64,8 @@ class RunIdentity:
 
     parts: Mapping[str, Any]
     splits: Mapping[int, str]
+    sizes: Mapping[int, SplitSizes] = field(default_factory=dict, compare=False)
+    """Each seed's split sizes: what reports show, not part of the identity."""
 
     @property
     def digest(self) -> str:
@@ -101,6 +103,6 @@ def run_identity(config: BenchConfig, dataset: Dataset | None = None) -> RunIden
         # only when set: runs of every metric keep the identity they always had
         **({"metrics": config.metrics} if config.metrics != "all" else {}),
     }
-    splits = {seed: make_split(dataset, config.forget, seed=seed).fingerprint
-              for seed in config.seeds}
-    return RunIdentity(parts, splits)
+    drawn = {seed: make_split(dataset, config.forget, seed=seed) for seed in config.seeds}
+    return RunIdentity(parts, {seed: split.fingerprint for seed, split in drawn.items()},
+                       {seed: SplitSizes.of(dataset, split) for seed, split in drawn.items()})

@@ -51,7 +51,7 @@ class BenchOutcome:
 
 
 def _claim_out_dir(config: BenchConfig, out_dir: Path, identity: RunIdentity,
-                   cells: list[Cell], data: Dataset) -> None:
+                   cells: list[Cell]) -> None:
     """Record the run's configuration, identity, planned cells and each seed's split sizes
     in ``run.json`` (atomically); refuse a folder that holds another kind of run (dataset,
     model, forget spec or recipe). A changed identity (the same names, other content) is not
@@ -66,8 +66,7 @@ def _claim_out_dir(config: BenchConfig, out_dir: Path, identity: RunIdentity,
                 f"({recorded.get('base')}); use another --out to keep both"
             )
     # reports show them without loading the data again
-    sizes = {str(seed): asdict(SplitSizes.of(data, make_split(data, config.forget, seed=seed)))
-             for seed in config.seeds}
+    sizes = {str(seed): asdict(counts) for seed, counts in identity.sizes.items()}
     record = {"base": base, "config": config.to_dict(), "identity": identity.to_dict(),
               "cells": [cell.key(config) for cell in cells], "split_sizes": sizes}
     write_json_atomic(marker, record)
@@ -136,7 +135,7 @@ def bench(
     out.mkdir(parents=True, exist_ok=True)
     finished = failed = 0
     with OutDirLock(out), ResultStore(out / RESULTS_FILENAME) as store:
-        _claim_out_dir(config, out, identity, cells, data)
+        _claim_out_dir(config, out, identity, cells)
         todo, skipped = pending_cells(config, store, cells)
         planned = len(todo) + skipped
         runner = make_executor(executor, replace(options, dataset=data))
