@@ -27,8 +27,8 @@ PARTS = {
         ("ftunlearn.metrics.mia", "cross_validated_accuracy")],
     "MIA-efficacy attack fits": [("ftunlearn.metrics.mia", "mia_efficacy_from_features")],
     "figure saves (every format)": [("ftunlearn.figure_style", "save")],
-    "figure layout and tick-label check": [
-        ("ftunlearn.experiments.plots", "hide_overlapping_tick_labels")],
+    "figure layout, method labels and tick-label check": [
+        ("ftunlearn.experiments.plots", "finish_figure")],
     "report plots (drawn and saved)": [("ftunlearn.experiments.report", "render_plots")],
     "digits loads (scikit-learn's CSV)": [("sklearn.datasets", "load_digits")],
     "reference models (trained, or read from the checkpoint cache)": [
